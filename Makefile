@@ -1,0 +1,38 @@
+# bondiff — two commands set up a fresh machine:
+#   make quickstart   venv + install + the whole pipeline on shipped data
+#   make test         venv + install + the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PIP     = $(PY) -m pip
+TORCH  ?= torch==2.13.0
+EXTRAS ?= dev,qm9,validate,airflow
+STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: venv quickstart test unit numeric equivariance integration benchmark clean-venv ui
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "$(TORCH)"
+	$(PIP) install -q -c constraints.txt -e ".[$(EXTRAS)]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+quickstart: venv
+	$(VENV)/bin/bondiff run configs/quickstart.yaml
+
+test: venv
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+unit numeric equivariance integration: venv
+	$(PY) -m pytest -q tests/$@ $(PYTEST_ARGS)
+
+ui: venv
+	$(VENV)/bin/bondiff ui
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,102 @@
+"""Small RDKit helpers shared by stages: identity SMILES, atom-mapped SMILES, conformers.
+
+RDKit is imported inside functions so importing ``pipeline`` stays light (the GPU training image
+has no RDKit).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+__all__ = [
+    "canonical_smiles",
+    "mapped_smiles",
+    "mol_from_mapped_smiles",
+    "set_conformers",
+    "conformer_coords",
+    "bonds_array",
+]
+
+
+def canonical_smiles(mol) -> str:
+    """Canonical isomeric SMILES without explicit hydrogens: the identity of a molecule."""
+    from rdkit import Chem
+
+    m = Chem.RemoveHs(mol, sanitize=False) if mol.GetNumAtoms() else mol
+    try:
+        Chem.SanitizeMol(m)
+    except Exception:  # keep identity even for odd valences; sanitisation errors are caught upstream
+        pass
+    return Chem.MolToSmiles(m, isomericSmiles=True, canonical=True)
+
+
+def mapped_smiles(mol) -> str:
+    """All-H SMILES with atom map number = atom index + 1 (preserves atom order, charges, stereo)."""
+    from rdkit import Chem
+
+    m = Chem.Mol(mol)
+    for a in m.GetAtoms():
+        a.SetAtomMapNum(a.GetIdx() + 1)
+    return Chem.MolToSmiles(m, isomericSmiles=True, canonical=True, allHsExplicit=False)
+
+
+def mol_from_mapped_smiles(smiles: str):
+    """Inverse of :func:`mapped_smiles`: atoms in map order, hydrogens explicit, maps cleared."""
+    from rdkit import Chem
+
+    params = Chem.SmilesParserParams()
+    params.removeHs = False
+    mol = Chem.MolFromSmiles(smiles, params)
+    if mol is None:
+        raise ValueError(f"cannot parse mapped SMILES {smiles!r}")
+    maps = [a.GetAtomMapNum() for a in mol.GetAtoms()]
+    if sorted(maps) != list(range(1, mol.GetNumAtoms() + 1)):
+        raise ValueError(f"mapped SMILES {smiles!r} does not map every atom exactly once")
+    order = [0] * len(maps)
+    for idx, m in enumerate(maps):
+        order[m - 1] = idx
+    mol = Chem.RenumberAtoms(mol, order)
+    for a in mol.GetAtoms():
+        a.SetAtomMapNum(0)
+    return mol
+
+
+def set_conformers(mol, coords: np.ndarray | Iterable[np.ndarray], clear: bool = True) -> list[int]:
+    """Attach conformers ``coords[K, N, 3]`` (Å) to ``mol``; returns the conformer ids."""
+    from rdkit import Chem
+    from rdkit.Geometry import Point3D
+
+    arr = np.asarray(coords, dtype=np.float64)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.shape[1] != mol.GetNumAtoms():
+        raise ValueError(f"coordinates for {arr.shape[1]} atoms, molecule has {mol.GetNumAtoms()}")
+    if clear:
+        mol.RemoveAllConformers()
+    ids = []
+    for xyz in arr:
+        conf = Chem.Conformer(mol.GetNumAtoms())
+        for i, (x, y, z) in enumerate(xyz):
+            conf.SetAtomPosition(i, Point3D(float(x), float(y), float(z)))
+        conf.Set3D(True)
+        ids.append(mol.AddConformer(conf, assignId=True))
+    return ids
+
+
+def conformer_coords(mol) -> np.ndarray:
+    """[K, N, 3] float64 coordinates of all conformers."""
+    confs = list(mol.GetConformers())
+    if not confs:
+        return np.zeros((0, mol.GetNumAtoms(), 3))
+    return np.stack([np.asarray(c.GetPositions(), dtype=np.float64) for c in confs])
+
+
+def bonds_array(mol) -> np.ndarray:
+    """[B, 3] int32 (i, j, RDKit BondType value) with i < j."""
+    rows = []
+    for b in mol.GetBonds():
+        i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
+        rows.append((min(i, j), max(i, j), int(b.GetBondType())))
+    return np.asarray(rows, dtype=np.int32).reshape(-1, 3)

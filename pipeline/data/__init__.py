@@ -1,0 +1,9 @@
+"""The conformer dataset format (DESIGN §3): flat memory-mappable arrays + a molecule table + manifest."""
+
+from pipeline.data.dataset import (  # noqa: F401
+    SCHEMA_VERSION,
+    ConformerDataset,
+    DatasetWriter,
+    MoleculeEntry,
+    MoleculeView,
+)

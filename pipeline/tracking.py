@@ -1,0 +1,204 @@
+"""MLflow tracking around stage calls (DESIGN §4). Stages never import this module.
+
+* Default store: ``sqlite:///<workdir>/mlflow.db`` with artifacts in ``<workdir>/mlartifacts``;
+  ``MLFLOW_TRACKING_URI`` (or an explicit ``tracking_uri``) overrides it.
+* :func:`track_stage` runs ``fn()`` inside an MLflow run tagged ``stage=<name>``: params are the
+  flattened resolved config, the config YAML is an artifact, inputs are logged as MLflow datasets
+  with their content hash, and the returned :class:`~pipeline.types.StageResult`'s metrics,
+  artifacts and tags are logged. A failing stage marks its run FAILED with the reason and re-raises.
+* :class:`MlflowLogger` is the :class:`~pipeline.types.MetricLogger` handed to long stages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from pipeline.config import flatten, to_yaml
+from pipeline.types import InputDataset, StageResult
+
+__all__ = [
+    "DEFAULT_EXPERIMENT",
+    "default_tracking_uri",
+    "setup_tracking",
+    "track_stage",
+    "parent_run",
+    "MlflowLogger",
+]
+
+DEFAULT_EXPERIMENT = "bondiff"
+
+
+def default_tracking_uri(workdir: str | Path | None = None) -> str:
+    """``$MLFLOW_TRACKING_URI`` if set, else a SQLite store in ``workdir`` (default: cwd)."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    root = Path(workdir or os.getcwd()).resolve()
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def default_artifact_root(workdir: str | Path | None = None) -> str:
+    root = Path(workdir or os.getcwd()).resolve()
+    return (root / "mlartifacts").as_uri()
+
+
+def setup_tracking(
+    tracking_uri: str | None = None,
+    experiment: str = DEFAULT_EXPERIMENT,
+    workdir: str | Path | None = None,
+) -> str:
+    """Point MLflow at the store and make sure the experiment exists; returns the experiment id."""
+    import logging
+
+    import mlflow
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    uri = tracking_uri or default_tracking_uri(workdir)
+    mlflow.set_tracking_uri(uri)
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is None:
+        artifact_location = default_artifact_root(workdir) if uri.startswith("sqlite:") else None
+        exp_id = mlflow.create_experiment(experiment, artifact_location=artifact_location)
+    else:
+        exp_id = exp.experiment_id
+    mlflow.set_experiment(experiment_id=exp_id)
+    return exp_id
+
+
+class MlflowLogger:
+    """MetricLogger writing to the active MLflow run (batched, so per-step logging stays cheap)."""
+
+    def __init__(self, run_id: str | None = None):
+        import mlflow
+
+        self._client = mlflow.tracking.MlflowClient()
+        self._run_id = run_id or mlflow.active_run().info.run_id
+
+    @property
+    def run_id(self) -> str:
+        return self._run_id
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        from mlflow.entities import Metric
+
+        ts = int(time.time() * 1000)
+        batch = [Metric(k, float(v), ts, int(step or 0)) for k, v in metrics.items() if v is not None]
+        if batch:
+            self._client.log_batch(self._run_id, metrics=batch)
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        p = Path(path)
+        if p.is_dir():
+            self._client.log_artifacts(self._run_id, str(p), artifact_path)
+        else:
+            self._client.log_artifact(self._run_id, str(p), artifact_path)
+
+
+def _log_inputs(inputs: list[InputDataset]) -> None:
+    import mlflow
+
+    for ds in inputs:
+        try:
+            src = mlflow.data.meta_dataset.MetaDataset(
+                source=mlflow.data.filesystem_dataset_source.FileSystemDatasetSource(uri=str(ds.path)),
+                name=ds.name,
+                digest=ds.digest,
+            )
+            mlflow.log_input(src, context=ds.context)
+        except Exception as exc:  # dataset logging is metadata: record why it failed, never hide it
+            mlflow.set_tag(f"input_log_error.{ds.name}", str(exc)[:500])
+        mlflow.set_tag(f"input.{ds.name}.digest", ds.digest)
+
+
+def _log_result(result: StageResult) -> None:
+    import mlflow
+
+    if result.metrics:
+        mlflow.log_metrics({k: float(v) for k, v in result.metrics.items()})
+    tags = dict(result.tags)
+    tags["reused"] = str(result.reused).lower()
+    for k, p in result.outputs.items():
+        tags[f"output.{k}"] = str(p)
+    mlflow.set_tags(tags)
+    _log_inputs(result.inputs)
+    for art in result.artifacts:
+        p = Path(art)
+        if p.is_dir():
+            mlflow.log_artifacts(str(p), artifact_path=p.name)
+        elif p.is_file():
+            mlflow.log_artifact(str(p))
+
+
+@contextlib.contextmanager
+def parent_run(name: str, config: Any = None, tags: dict[str, str] | None = None, **setup: Any) -> Iterator[Any]:
+    """A parent run for ``bondiff run``; stage runs started inside are nested children."""
+    import mlflow
+
+    setup_tracking(**setup)
+    with mlflow.start_run(run_name=name, tags={"kind": "pipeline", **(tags or {})}) as run:
+        if config is not None:
+            _log_config(config)
+        try:
+            yield run
+        except BaseException as exc:
+            mlflow.set_tag("failure_reason", f"{type(exc).__name__}: {exc}"[:5000])
+            raise
+
+
+def _log_config(config: Any) -> None:
+    import mlflow
+
+    params = flatten(config)
+    # MLflow caps param values at 6000 chars; keep the full text in the YAML artifact.
+    items = list(params.items())
+    for i in range(0, len(items), 100):
+        mlflow.log_params({k: str(v)[:6000] for k, v in items[i : i + 100]})
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "resolved_config.yaml"
+        p.write_text(to_yaml(config))
+        mlflow.log_artifact(str(p))
+
+
+def track_stage(
+    stage: str,
+    config: Any,
+    fn: Callable[..., StageResult],
+    *,
+    lineage: dict[str, str] | None = None,
+    run_name: str | None = None,
+    pass_logger: bool = False,
+    **setup: Any,
+) -> tuple[StageResult, str]:
+    """Run ``fn`` (or ``fn(logger)`` when ``pass_logger``) inside an MLflow run; returns (result, run_id).
+
+    Nested under the active run if there is one (``bondiff run``), else a top-level run.
+    ``lineage`` maps upstream stage names to their run ids (tagged ``upstream.<stage>``).
+    """
+    import mlflow
+
+    if mlflow.active_run() is None:
+        setup_tracking(**setup)
+    nested = mlflow.active_run() is not None
+    tags = {"stage": stage}
+    for up, rid in (lineage or {}).items():
+        tags[f"upstream.{up}"] = rid
+    with mlflow.start_run(run_name=run_name or stage, nested=nested, tags=tags) as run:
+        _log_config(config)
+        t0 = time.perf_counter()
+        try:
+            result = fn(MlflowLogger(run.info.run_id)) if pass_logger else fn()
+        except BaseException as exc:
+            mlflow.set_tag("failure_reason", f"{type(exc).__name__}: {exc}"[:5000])
+            mlflow.set_tag("failure_traceback", traceback.format_exc()[-5000:])
+            mlflow.end_run(status="FAILED")
+            raise
+        mlflow.log_metric("stage_seconds", time.perf_counter() - t0)
+        _log_result(result)
+        return result, run.info.run_id
