@@ -1,0 +1,44 @@
+"""Typed configs for the diffusion core, for other stages to embed (train / sample / ModelSpec)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from pipeline.config import StrictModel
+from pipeline.diffusion.schedules import Schedule, get_schedule
+
+__all__ = ["ScheduleConfig", "SamplerConfig"]
+
+
+class ScheduleConfig(StrictModel):
+    """A VP schedule by name; ``None`` fields take the schedule's defaults (see ``schedules.py``)."""
+
+    name: Literal["cosine", "linear", "quadratic"] = "cosine"
+    t_min: float | None = Field(None, ge=0, lt=1)
+    t_max: float | None = Field(None, gt=0, le=1)
+    s: float | None = Field(None, gt=0, description="cosine offset (cosine only)")
+    beta_min: float | None = Field(None, ge=0, description="β schedules only")
+    beta_max: float | None = Field(None, gt=0, description="β schedules only")
+
+    def build(self) -> Schedule:
+        kw = self.model_dump(exclude={"name"})
+        if self.name == "cosine":
+            if self.beta_min is not None or self.beta_max is not None:
+                raise ValueError("beta_min/beta_max do not apply to the cosine schedule")
+            kw.pop("beta_min"), kw.pop("beta_max")
+        else:
+            if self.s is not None:
+                raise ValueError("s applies to the cosine schedule only")
+            kw.pop("s")
+        return get_schedule(self.name, **kw)
+
+
+class SamplerConfig(StrictModel):
+    """How to integrate from the prior to the data (arguments of :func:`pipeline.diffusion.sample`)."""
+
+    method: Literal["sde", "ode_euler", "ode_heun", "ddim", "ddpm"] = "ddim"
+    steps: int = Field(50, ge=1)
+    grid: Literal["logsnr", "uniform"] = "logsnr"
+    final_denoise: bool = True

@@ -1,0 +1,49 @@
+"""``PriorConfig``: how ``bondiff prior`` builds and calibrates the prior."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from pipeline.config import StrictModel
+
+__all__ = ["PriorConfig", "CalibrationConfig"]
+
+
+class CalibrationConfig(StrictModel):
+    """Calibration of ``c`` and ``λ`` against the dataset (closed form, see ``calibrate.py``).
+
+    ``c`` always makes the prior's mean squared bonded distance equal the data's; ``λ`` is chosen
+    on a log grid in ``[lam_min, lam_max]`` so that the mean squared radius of gyration matches
+    too (or fixed to ``PriorConfig.lam`` when ``fit_lam`` is false).
+    """
+
+    enabled: bool = True
+    fit_lam: bool = True
+    lam_min: float = Field(0.01, gt=0)
+    lam_max: float = Field(10.0, gt=0)
+    lam_grid: int = Field(61, ge=2, description="points of the log-spaced λ grid")
+    max_molecules: int = Field(2000, ge=1, description="deterministic subsample used for calibration")
+    split: str = Field("train", description="dataset split to calibrate on ('all' for every molecule)")
+
+    @model_validator(mode="after")
+    def _range(self) -> "CalibrationConfig":
+        if self.lam_min >= self.lam_max:
+            raise ValueError(f"lam_min ({self.lam_min}) must be < lam_max ({self.lam_max})")
+        return self
+
+
+class PriorConfig(StrictModel):
+    """Config of the prior stage. ``c``/``lam`` are used as given when calibration is off."""
+
+    c: float = Field(2.0, gt=0, description="J = c (L + λI); Å^-2")
+    lam: float = Field(0.1, ge=0, description="λ (used when calibration is off or fit_lam is false)")
+    weighted: bool = Field(False, description="bond-order-weighted Laplacian (default: unweighted)")
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
+    plots: bool = Field(True, description="write PNG plots (matplotlib)")
+    plot_molecules: int = Field(300, ge=1, description="molecules sampled for the histograms")
+    seed: int = 0
+    out_dir: Path | None = Field(
+        None, description="where to write prior.json; default <dataset parent>/priors/<dataset name>-<key>"
+    )
