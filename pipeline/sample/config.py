@@ -1,0 +1,72 @@
+"""Typed configuration of the sampling stage (``bondiff sample``, ``configs/sample.yaml``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from pipeline.config import StrictModel
+
+__all__ = ["SamplerName", "SAMPLER_METHODS", "StereoConfig", "DivergenceConfig", "SampleConfig"]
+
+SamplerName = Literal["sde", "ode", "ode_euler", "ode_heun", "ddim", "ddpm"]
+
+# user-facing sampler name -> ``pipeline.diffusion.sample(method=...)``
+SAMPLER_METHODS: dict[str, str] = {
+    "sde": "sde",
+    "ode": "ode_heun",  # the PF-ODE with Heun's 2nd-order steps: deterministic given the prior draw
+    "ode_euler": "ode_euler",
+    "ode_heun": "ode_heun",
+    "ddim": "ddim",
+    "ddpm": "ddpm",  # ancestral sampling
+}
+
+
+class StereoConfig(StrictModel):
+    """How stereochemistry is handled.
+
+    ``enumerate_unspecified``: unspecified tetrahedral centres / double bonds are assigned one
+    stereoisomer per molecule (RDKit ``EnumerateStereoisomers``, seeded by ``seed``); the choice is
+    recorded in the ``stereo_assigned`` SDF property. ``mirror_fix``: when every specified
+    tetrahedral centre of a sample comes out inverted, reflect it (x -> -x, distances unchanged).
+    """
+
+    enumerate_unspecified: bool = True
+    mirror_fix: bool = True
+
+
+class DivergenceConfig(StrictModel):
+    """When is a sample 'diverged' (then retried with a new seed)? Non-finite coordinates always;
+    a bonded distance outside ``[min_bond_length, max_bond_length]`` Å; an atom farther than
+    ``max_radius`` Å from the centroid."""
+
+    min_bond_length: float = Field(0.3, ge=0.0)
+    max_bond_length: float = Field(4.0, gt=0.0)
+    max_radius: float = Field(100.0, gt=0.0)
+    max_retries: int = Field(3, ge=0, description="extra attempts for a diverged conformer, each with a new seed")
+
+
+class SampleConfig(StrictModel):
+    """Everything ``run_sample`` needs besides the model and the input molecules."""
+
+    num_confs: int = Field(10, ge=1, description="conformers per molecule")
+    per_reference: int | None = Field(
+        None, ge=1, description="if set: per_reference x K conformers for a molecule with K reference conformers"
+    )
+    sampler: SamplerName = "ode"
+    steps: int = Field(50, ge=1)
+    seed: int = 0
+    device: str = Field("cpu", description="torch device: cpu, cuda, cuda:1, or auto (cuda when available)")
+    atom_budget: int = Field(4096, ge=1, description="max atoms per batch (molecules of different sizes share batches)")
+    split: str | None = Field(None, description="dataset split to sample when the input is a dataset directory")
+    progress: bool = True
+    stereo: StereoConfig = StereoConfig()
+    divergence: DivergenceConfig = DivergenceConfig()
+
+    @model_validator(mode="after")
+    def _bond_bounds(self) -> "SampleConfig":
+        d = self.divergence
+        if d.min_bond_length >= d.max_bond_length:
+            raise ValueError("divergence.min_bond_length must be < divergence.max_bond_length")
+        return self

@@ -1,0 +1,85 @@
+"""Write generated conformers as SDF: one record per conformer, written atomically.
+
+Record layout: title = molecule name; mol block = the molecule graph (bonds, charges, explicit
+hydrogens) with the generated coordinates; properties ``SMILES`` (input isomeric identity),
+``conformer_index``, ``sampler``, ``steps``, ``seed``, ``model_version``, ``run_id`` (when tracked),
+``stereo_assigned`` (when unspecified stereo was sampled), ``mirror_fixed`` and ``attempt``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+__all__ = ["atomic_path", "write_sdf", "conformer_records"]
+
+CONFORMER_PROPS = ("conformer_index", "attempt", "mirror_fixed")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temp path next to ``path``; on success rename it into place, else remove it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _set(mol, key: str, value: Any) -> None:
+    if value is None:
+        if mol.HasProp(key):
+            mol.ClearProp(key)
+        return
+    if isinstance(value, bool):
+        mol.SetProp(key, "true" if value else "false")
+    else:
+        mol.SetProp(key, str(value))
+
+
+def conformer_records(
+    mol, name: str, props: Mapping[str, Any]
+) -> Iterator[tuple[Any, int, dict[str, Any]]]:
+    """``(mol, conformer id, properties)`` for every conformer of ``mol`` (conformer props included)."""
+    for conf in mol.GetConformers():
+        p = dict(props)
+        for key in CONFORMER_PROPS:
+            if conf.HasProp(key):
+                p[key] = conf.GetProp(key) if key != "mirror_fixed" else conf.GetBoolProp(key)
+        p.setdefault("conformer_index", conf.GetId())
+        yield mol, conf.GetId(), {"_Name": name, **p}
+
+
+def write_sdf(path: str | Path, records: Iterable[tuple[Any, int, Mapping[str, Any]]]) -> int:
+    """Write ``(mol, conf_id, props)`` records to ``path`` atomically; returns the record count.
+
+    ``props["_Name"]`` is the title; other props become SDF data fields in the given order.
+    """
+    from rdkit import Chem
+
+    n = 0
+    with atomic_path(path) as tmp:
+        writer = Chem.SDWriter(str(tmp))
+        src, m = None, None
+        try:
+            for mol, cid, props in records:
+                if mol is not src:  # one private copy per molecule: the caller's props stay untouched
+                    src, m = mol, Chem.Mol(mol)
+                for key in list(m.GetPropNames()):
+                    m.ClearProp(key)
+                for key, value in props.items():
+                    _set(m, key, value)
+                writer.write(m, confId=int(cid))
+                n += 1
+        finally:
+            writer.close()
+    return n

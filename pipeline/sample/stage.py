@@ -1,0 +1,148 @@
+"""The sampling stage: model + input molecules -> SDF of generated conformers (+ metrics)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline.sample.config import SampleConfig
+from pipeline.sample.generate import generate_detailed, spec_max_atoms
+from pipeline.sample.inputs import DEFAULT_ELEMENTS, MoleculeInput, SampleInputs, read_inputs, spec_elements
+from pipeline.sample.sdf import atomic_path, conformer_records, write_sdf
+from pipeline.types import InputDataset, MetricLogger, NullLogger, StageError, StageResult
+
+__all__ = ["run_sample", "load_model", "ModelRef"]
+
+ModelRef = Any  # str | Path | None | (Denoiser, ModelSpec)
+
+
+def load_model(model: ModelRef, device: str | None = "cpu") -> tuple[Any, Any, str]:
+    """``(denoiser, spec, model_version)`` from a model reference or an already loaded pair.
+
+    A reference is a model directory, a checkpoint file, ``models:/bondiff-denoiser/<v|@alias>``
+    or None (latest registered model, else the shipped one). A local path that does not exist is a
+    ``FileNotFoundError`` naming it.
+    """
+    if isinstance(model, tuple):
+        denoiser, spec = model
+        return denoiser, spec, str(_spec_version(spec) or "in-memory")
+    from pipeline.model.io import load_denoiser
+
+    from pipeline.sample.generate import resolve_device
+
+    if model is not None and not str(model).startswith("models:/") and not Path(model).exists():
+        raise FileNotFoundError(
+            f"model not found: {model} (give a model directory, a checkpoint file or models:/bondiff-denoiser/<version>)"
+        )
+    denoiser, spec = load_denoiser(model, resolve_device(device))
+    return denoiser, spec, str(_spec_version(spec) or model or "default")
+
+
+def _spec_version(spec: Any) -> Any:
+    for name in ("version", "model_version", "source"):
+        v = getattr(spec, name, None)
+        if v:
+            return v
+    return None
+
+
+def _counts(cfg: SampleConfig, mols: list[MoleculeInput]) -> list[int]:
+    """Conformers per molecule: ``per_reference x K`` when K references are known, else ``num_confs``."""
+    if cfg.per_reference is None:
+        return [cfg.num_confs] * len(mols)
+    return [cfg.per_reference * m.n_reference if m.n_reference else cfg.num_confs for m in mols]
+
+
+def run_sample(
+    cfg: SampleConfig,
+    model: ModelRef,
+    inputs: SampleInputs,
+    out_sdf: Path,
+    logger: MetricLogger | None = None,
+) -> StageResult:
+    """Generate conformers for ``inputs`` with ``model`` and write them to ``out_sdf`` (atomically).
+
+    Per-record problems (bad SMILES, unsupported element, too many atoms, conformers that keep
+    diverging) are returned in ``StageResult.errors``; raises ``StageError`` only when nothing
+    could be generated. Metrics: throughput (conformers/s), counts, stereo correctness before and
+    after the mirror guard. ``logger.run_id`` (when present) is written as the ``run_id`` property.
+    """
+    logger = logger or NullLogger()
+    t0 = time.perf_counter()
+    out_sdf = Path(out_sdf)
+    denoiser, spec, version = load_model(model, cfg.device)
+    split = inputs.split or cfg.split
+    inputs = SampleInputs(list(inputs.smiles), inputs.input, split)
+    mols, errors = read_inputs(
+        inputs,
+        seed=cfg.seed,
+        enumerate_stereo=cfg.stereo.enumerate_unspecified,
+        max_atoms=spec_max_atoms(spec),
+        elements=spec_elements(spec) or DEFAULT_ELEMENTS,
+    )
+    if not mols:
+        raise StageError(f"no usable molecule in {inputs.describe()}: {len(errors)} error(s); first: {errors[0]}")
+    out = generate_detailed(
+        [m.mol for m in mols],
+        denoiser,
+        spec,
+        _counts(cfg, mols),
+        cfg.sampler,
+        cfg.steps,
+        cfg.seed,
+        cfg.device,
+        cfg.atom_budget,
+        divergence=cfg.divergence,
+        mirror_fix=cfg.stereo.mirror_fix,
+        progress=cfg.progress,
+        records=[(m.source, f"{m.record} ({m.name})") for m in mols],
+    )
+    errors += out.errors
+    if out.stats.generated == 0:
+        raise StageError(f"no conformer could be generated for {inputs.describe()}; first error: {errors[0]}")
+    run_id = getattr(logger, "run_id", None)
+    common = {"sampler": cfg.sampler, "steps": cfg.steps, "seed": cfg.seed, "model_version": version, "run_id": run_id}
+    records = (
+        rec
+        for mi, gm in zip(mols, out.mols)
+        for rec in conformer_records(
+            gm, mi.name, {"SMILES": mi.smiles, **common, "stereo_assigned": mi.stereo_assigned}
+        )
+    )
+    n_written = write_sdf(out_sdf, records)
+    artifacts = [out_sdf]
+    if errors:
+        err_path = out_sdf.with_name(out_sdf.stem + ".errors.json")
+        with atomic_path(err_path) as tmp:
+            tmp.write_text(json.dumps([e.as_dict() for e in errors], indent=1) + "\n")
+        artifacts.append(err_path)
+    wall = time.perf_counter() - t0
+    metrics = {k: float(v) for k, v in out.stats.metrics().items()}
+    metrics.update(
+        {
+            "input_errors": float(len(errors) - len(out.errors)),
+            "records_written": float(n_written),
+            "wall_seconds": wall,
+            "conformers_per_s_wall": n_written / wall if wall > 0 else float("nan"),
+        }
+    )
+    ds_inputs = []
+    if inputs.input is not None:
+        from pipeline.hashing import path_hash
+
+        src = Path(inputs.input)
+        manifest = src / "manifest.json"
+        digest = json.loads(manifest.read_text()).get("dataset_hash", "") if manifest.is_file() else ""
+        ds_inputs.append(InputDataset("molecules", str(src), digest or path_hash(src), "input"))
+    return StageResult(
+        stage="sample",
+        outputs={"sdf": out_sdf},
+        metrics=metrics,
+        artifacts=artifacts,
+        inputs=ds_inputs,
+        tags={"model_version": version, "sampler": cfg.sampler},
+        errors=errors,
+        extra={"stats": out.stats, "molecules": len(mols)},
+    )
