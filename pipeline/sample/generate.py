@@ -100,6 +100,9 @@ def spec_prior_params(spec: Any) -> Any:
 
 
 def spec_schedule(spec: Any):
+    """The noise schedule the model was trained with (``ModelSpec.build_schedule()`` when present)."""
+    if hasattr(spec, "build_schedule"):
+        return spec.build_schedule()
     from pipeline.diffusion import get_schedule
 
     name = _spec_get(spec, "schedule", "schedule_name", default="cosine")
@@ -179,7 +182,12 @@ def generate_detailed(
     method = SAMPLER_METHODS[sampler]
     div = divergence or DivergenceConfig()
     if featurizer is None:
-        from pipeline.model.features import featurize as featurizer
+        from pipeline.model.features import featurize
+
+        feature_cfg = getattr(spec, "features", None)
+
+        def featurizer(m: Any) -> Any:
+            return featurize(m, feature_cfg)
     dev = resolve_device(device)
     counts = [int(num_confs)] * len(mols) if isinstance(num_confs, (int, np.integer)) else [int(c) for c in num_confs]
     if len(counts) != len(mols):

@@ -35,6 +35,7 @@ __all__ = [
     "check_supported",
     "DEFAULT_ELEMENTS",
     "spec_elements",
+    "InputError",
 ]
 
 SMILES_SOURCE = "--smiles"
@@ -71,6 +72,10 @@ class MoleculeInput:
 
     def error(self, reason: str) -> RecordError:
         return RecordError(self.source, f"{self.record} ({self.name})", reason)
+
+
+class InputError(ValueError):
+    """The input as a whole is unusable (no input given, unknown file type, misplaced --split)."""
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -208,14 +213,14 @@ def _read_path(path: Path, split: str | None) -> tuple[list[RawRecord], list[Rec
         what = f"split {split!r}" if split else "dataset"
     else:
         if split:
-            raise ValueError(f"--split applies to a dataset directory, not to the file {path}")
+            raise InputError(f"--split applies to a dataset directory, not to the file {path}")
         suffix = path.suffix.lower()
         if suffix in {".smi", ".smiles", ".txt"}:
             recs, errs = _read_smi(path)
         elif suffix in {".sdf", ".mol", ".sd"}:
             recs, errs = _read_sdf(path)
         else:
-            raise ValueError(f"unsupported input file type {path.suffix!r} ({path}); use .smi, .sdf or a dataset dir")
+            raise InputError(f"unsupported input file type {path.suffix!r} ({path}); use .smi, .sdf or a dataset dir")
         what = "file"
     if not recs and not errs:
         errs.append(RecordError(str(path), "-", f"empty input: the {what} holds no molecules"))
@@ -314,7 +319,7 @@ def read_inputs(
         raw += r
         errors += e
     if not raw and not errors:
-        raise ValueError("no input: give --smiles or --input")
+        raise InputError("no input: give --smiles or --input")
     out: list[MoleculeInput] = []
     for source, record, name, mol, k in raw:
         try:

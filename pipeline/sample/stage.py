@@ -37,12 +37,14 @@ def load_model(model: ModelRef, device: str | None = "cpu") -> tuple[Any, Any, s
             f"model not found: {model} (give a model directory, a checkpoint file or models:/bondiff-denoiser/<version>)"
         )
     denoiser, spec = load_denoiser(model, resolve_device(device))
-    return denoiser, spec, str(_spec_version(spec) or model or "default")
+    return denoiser, spec, str(model or _spec_version(spec) or "default (latest registered, else shipped)")
 
 
 def _spec_version(spec: Any) -> Any:
-    for name in ("version", "model_version", "source"):
-        v = getattr(spec, name, None)
+    """A version/provenance string the spec carries (``ModelSpec.info``), if any."""
+    info = getattr(spec, "info", None) or {}
+    for name in ("model_version", "version", "source", "run_id"):
+        v = info.get(name) if isinstance(info, dict) else None
         if v:
             return v
     return None

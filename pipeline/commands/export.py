@@ -1,0 +1,89 @@
+"""``bondiff export``: SDF from a sample or validate run (all / only valid, one file / per molecule).
+
+The run's artifacts are fetched from MLflow here (the stage itself never touches MLflow); for a
+validate run the upstream sample run (tag ``upstream.sample``) is fetched too, so the SDF and the
+per-conformer table sit side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from pipeline.commands._common import (
+    UserError,
+    add_config_args,
+    add_subcommand,
+    add_tracking_args,
+    stage_config,
+    tracking_kwargs,
+)
+
+__all__ = ["register", "fetch_run_artifacts"]
+
+EXAMPLES = """\
+  bondiff export --run-id 3f2c... --out all.sdf
+  bondiff export --run-id <validate run> --only-valid --out valid.sdf
+  bondiff export --run-id <validate run> --only-valid --per-molecule --out valid_by_molecule/
+"""
+
+
+def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
+    p = add_subcommand(sub, name, help_text, _handler, examples=EXAMPLES)
+    p.add_argument("--run-id", required=True, help="MLflow run id of a sample or validate run")
+    p.add_argument("--only-valid", action="store_true", default=None, help="only conformers that passed validation")
+    p.add_argument("--per-molecule", action="store_true", default=None, help="one SDF per molecule in the --out directory")
+    p.add_argument("--out", "-o", required=True, help="output SDF (or directory with --per-molecule)")
+    add_config_args(p)
+    add_tracking_args(p)
+
+
+def fetch_run_artifacts(run_id: str, dest: Path, tracking_uri: str | None = None, experiment: str = "bondiff") -> dict[str, str]:
+    """Download the run's artifacts (and its upstream sample run's) into ``dest``; returns lineage."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from pipeline.tracking import setup_tracking
+
+    setup_tracking(tracking_uri, experiment)
+    client = mlflow.tracking.MlflowClient()
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as exc:
+        raise UserError(f"no MLflow run {run_id!r} in {mlflow.get_tracking_uri()}: {exc.message}") from None
+    stage = run.data.tags.get("stage", "")
+    lineage = {stage or "source": run_id}
+    mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=str(dest / (stage or "source")))
+    upstream = run.data.tags.get("upstream.sample")
+    if stage != "sample" and upstream:
+        mlflow.artifacts.download_artifacts(run_id=upstream, dst_path=str(dest / "sample"))
+        lineage["sample"] = upstream
+    return lineage
+
+
+def _handler(args: argparse.Namespace) -> int:
+    from pipeline.export import ExportConfig, run_export
+    from pipeline.types import StageError
+
+    cfg = stage_config(ExportConfig, args, {"only_valid": args.only_valid, "per_molecule": args.per_molecule})
+    out = Path(args.out)
+    with tempfile.TemporaryDirectory(prefix="bondiff-export-") as tmp:
+        src = Path(tmp)
+        lineage = fetch_run_artifacts(args.run_id, src, **tracking_kwargs(args))
+        try:
+            if args.no_track:
+                result = run_export(cfg, src, out)
+            else:
+                from pipeline.tracking import track_stage
+
+                result, _ = track_stage("export", cfg, lambda: run_export(cfg, src, out), lineage=lineage, **tracking_kwargs(args))
+        except StageError as exc:
+            print(f"bondiff export: {exc}", file=sys.stderr)
+            return 1
+    for err in result.errors:
+        print(f"warning: {err}", file=sys.stderr)
+    m = result.metrics
+    print(f"wrote {int(m['records_out'])} of {int(m['records_in'])} conformers ({int(m['molecules_out'])} molecules) to {out}")
+    return 0
