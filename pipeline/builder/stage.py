@@ -1,0 +1,197 @@
+"""``run_build``: the drug-like training-data builder stage (issue 9, data part).
+
+source SMILES (PyPI package file) -> seeded selection + filters + benchmark exclusion + stereo
+assignment -> ETKDGv3 + MMFF (+ optional GFN2-xTB) ensembles in worker processes -> a conformer
+dataset (``pipeline.data.DatasetWriter``) whose manifest carries the full recipe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from pipeline.builder.config import BuildConfig
+from pipeline.builder.exclusion import load_exclusion
+from pipeline.builder.molecule import BuiltMolecule, build_chunk
+from pipeline.builder.selection import Candidate, select_candidates
+from pipeline.builder.smiles_source import read_source
+from pipeline.config import config_hash
+from pipeline.types import InputDataset, RecordError, StageError, StageResult
+
+__all__ = ["run_build", "assign_split"]
+
+log = logging.getLogger(__name__)
+
+
+def assign_split(smiles: str, val_fraction: float, test_fraction: float, salt: str) -> str:
+    """Deterministic split from a hash of the canonical SMILES (same molecule -> same split)."""
+    h = hashlib.sha256(f"{salt}\0{smiles}".encode()).digest()
+    u = int.from_bytes(h[:8], "big") / 2**64
+    if u < test_fraction:
+        return "test"
+    if u < test_fraction + val_fraction:
+        return "val"
+    return "train"
+
+
+def _chunks(items: list[Candidate], size: int) -> Iterator[list[Candidate]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _run_workers(cfg: BuildConfig, candidates: list[Candidate], progress: bool) -> Iterable[BuiltMolecule]:
+    """Results in candidate order, whatever the number of workers (so the output is deterministic)."""
+    from tqdm import tqdm
+
+    conf, xtb = cfg.conformers.model_dump(), cfg.xtb.model_dump()
+    tasks = [(chunk, conf, xtb) for chunk in _chunks(candidates, cfg.chunk_size)]
+    bar = tqdm(total=len(candidates), desc="build-data", unit="mol", disable=not progress, smoothing=0.05)
+    try:
+        if cfg.workers == 1 or len(tasks) <= 1:
+            for t in tasks:
+                for r in build_chunk(t):
+                    bar.update(1)
+                    yield r
+            return
+        import multiprocessing as mp
+
+        # spawn: the parent may hold MLflow/SQLite threads, which fork does not copy safely.
+        with mp.get_context("spawn").Pool(cfg.workers) as pool:
+            for results in pool.imap(build_chunk, tasks):
+                for r in results:
+                    bar.update(1)
+                    yield r
+    finally:
+        bar.close()
+
+
+def run_build(
+    cfg: BuildConfig,
+    out_dir: str | Path,
+    limit: int | None = None,
+    progress: bool = True,
+    time_budget_s: float | None = None,
+) -> StageResult:
+    """Build the dataset into ``out_dir`` (atomically). ``limit`` caps the number of molecules tried.
+
+    ``time_budget_s`` stops taking new molecules after that many seconds and commits what is done:
+    results come in selection order, so the dataset is then exactly what ``limit=<processed>``
+    gives (recorded as ``recipe.effective_limit``), i.e. still reproducible.
+    """
+    from pipeline.data import DatasetWriter, MoleculeEntry
+
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    smiles, source = read_source(cfg.source)
+    source_name = f"{source.package}-{source.version}:{source.member}"
+    exclusion = load_exclusion(cfg.exclusion.reference_dirs, cfg.exclusion.require_one)
+    if exclusion.errors:
+        raise StageError(f"cannot exclude unreadable reference molecules: {exclusion.errors[0]} (+{len(exclusion.errors) - 1} more)")
+    sel = select_candidates(smiles, cfg.selection, exclusion, source_name, n=limit, global_seed=cfg.seed)
+    log.info(
+        "selected %d candidates from %d examined records (%d excluded as benchmark molecules, filtered: %s)",
+        len(sel.candidates), sel.examined, len(sel.excluded), dict(sel.filtered),
+    )
+    t_select = time.perf_counter() - t0
+
+    writer = DatasetWriter(out_dir)
+    errors: list[RecordError] = list(sel.errors)
+    stats: Counter = Counter()
+    seconds: list[float] = []
+    processed = 0
+    stopped_early = False
+    for built in _run_workers(cfg, sel.candidates, progress):
+        if time_budget_s is not None and time.perf_counter() - t0 > time_budget_s:
+            stopped_early = True
+            break
+        processed += 1
+        seconds.append(float(built.stats.get("seconds", 0.0)))
+        if built.error is not None:
+            errors.append(RecordError(source_name, str(built.record), built.error))
+            continue
+        for k, v in built.stats.items():
+            if isinstance(v, (int, float)) and k not in ("seconds", "isomer_rank"):
+                stats[k] += v
+        entry = MoleculeEntry(
+            name=f"{cfg.name}_{built.record}",
+            smiles=built.smiles,
+            mapped_smiles=built.mapped_smiles,
+            charge=int(built.formal_charges.sum()),
+            source=source_name,
+            split=assign_split(built.smiles, cfg.split.val_fraction, cfg.split.test_fraction, cfg.split.salt),
+            extra={"record": built.record, "source_smiles": smiles[built.record - 1],
+                   "energy_method": built.stats.get("energy_method"), "isomer_rank": built.stats.get("isomer_rank", 0)},
+        )
+        writer.add(entry, built.atomic_numbers, built.formal_charges, built.bonds, built.coords, built.energies)
+    if len(writer) == 0:
+        raise StageError(f"build-data: no molecule built ({len(errors)} errors; first: {errors[0] if errors else 'none'})")
+
+    t_build = time.perf_counter() - t0 - t_select
+    n_conf = int(stats.get("kept", 0))
+    energy_method = cfg.xtb.method if cfg.xtb.enabled else cfg.conformers.mmff_variant
+    recipe = {
+        "builder": "pipeline.builder",
+        "source": source.as_dict(),
+        "config": cfg.model_dump(mode="json"),
+        "limit": limit,
+        "effective_limit": processed,  # `--limit effective_limit` rebuilds exactly this dataset
+        "stopped_by_time_budget": stopped_early,
+        "energy_units": "Hartree",
+        "energy_method": energy_method,
+        "stereo": "unassigned stereo elements fixed by a seeded choice per molecule (extra.isomer_rank)",
+        "exclusion": exclusion.summary(),
+        "selection": {
+            "examined": sel.examined,
+            "candidates": len(sel.candidates),
+            "excluded": len(sel.excluded),
+            "filtered": dict(sel.filtered),
+        },
+    }
+    manifest = {
+        "name": cfg.name,
+        "source": "build-data",
+        "config_hash": config_hash(cfg),
+        "inputs": [{"path": source.location, "hash": source.sha256}],
+        "recipe": recipe,
+        "excluded": sel.excluded,
+        "conformer_stats": dict(stats),
+        "errors": [e.as_dict() for e in errors],
+        "timing": {
+            "select_seconds": round(t_select, 2),
+            "build_seconds": round(t_build, 2),
+            "molecule_seconds_mean": round(float(np.mean(seconds)), 3) if seconds else None,
+            "workers": cfg.workers,
+        },
+    }
+    writer.commit(manifest)
+    from pipeline.data import ConformerDataset
+
+    ds = ConformerDataset(out_dir)
+    metrics = {
+        "molecules": float(len(ds)),
+        "conformers": float(ds.n_conformers),
+        "conformers_per_molecule": ds.n_conformers / len(ds),
+        "errors": float(len(errors)),
+        "excluded": float(len(sel.excluded)),
+        "build_seconds": t_build,
+        "molecules_per_minute": 60.0 * processed / t_build if t_build > 0 else 0.0,
+        "molecules_per_core_minute": 60.0 * processed / (t_build * cfg.workers) if t_build > 0 else 0.0,
+    }
+    if n_conf != ds.n_conformers and not cfg.xtb.enabled:  # consistency of the bookkeeping
+        raise StageError(f"internal: counted {n_conf} kept conformers, dataset has {ds.n_conformers}")
+    return StageResult(
+        stage="build-data",
+        outputs={"dataset": out_dir},
+        metrics=metrics,
+        artifacts=[out_dir / "manifest.json"],
+        inputs=[InputDataset(f"{source.package}-{source.version}", source.location, source.sha256[:16], "source")],
+        tags={"dataset_hash": ds.digest, "energy_method": energy_method, "source_package": f"{source.package}=={source.version}"},
+        errors=errors,
+        extra={"manifest": ds.manifest},
+    )

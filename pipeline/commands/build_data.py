@@ -1,0 +1,77 @@
+"""``bondiff build-data``: build the drug-like conformer-ensemble training set (tracked in MLflow)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from pipeline.commands._common import (
+    UserError,
+    add_config_args,
+    add_subcommand,
+    add_tracking_args,
+    stage_config,
+    tracking_kwargs,
+)
+
+EXAMPLES = """\
+  pip download molsets==0.3.1 --no-deps -d ~/.cache/bondiff/sources   # once: the MOSES SMILES
+  bondiff build-data --config configs/build_drugs.yaml --out work/drugs_small --limit 20
+  bondiff build-data -c configs/build_drugs.yaml --out /data/drugs --workers 2 --set selection.n_molecules=5000
+  bondiff build-data -c configs/build_drugs.yaml --out work/drugs_xtb --limit 5 --set xtb.enabled=true
+"""
+
+
+def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
+    p = add_subcommand(sub, name, help_text, _handle, examples=EXAMPLES)
+    add_config_args(p, default="configs/build_drugs.yaml")
+    p.add_argument("--out", "-o", required=True, help="output dataset directory (written atomically)")
+    p.add_argument("--limit", type=int, default=None, help="build at most N molecules (caps selection.n_molecules)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (overrides the config's workers)")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="stop taking new molecules after this long and commit what is built (manifest: recipe.effective_limit)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_tracking_args(p)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    from pipeline.builder import BuildConfig, run_build
+    from pipeline.builder.smiles_source import SourceError
+
+    if args.limit is not None and args.limit < 1:
+        raise UserError("--limit must be >= 1")
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        raise UserError("--max-minutes must be > 0")
+    cfg = stage_config(BuildConfig, args, {"workers": args.workers})
+
+    def call():
+        try:
+            budget = None if args.max_minutes is None else 60.0 * args.max_minutes
+            return run_build(cfg, args.out, limit=args.limit, progress=not args.no_progress, time_budget_s=budget)
+        except SourceError as exc:
+            raise UserError(str(exc)) from None
+
+    if args.no_track:
+        result = call()
+    else:
+        from pipeline.tracking import track_stage
+
+        result, run_id = track_stage("build-data", cfg, call, **tracking_kwargs(args))
+        print(f"mlflow run: {run_id}")
+    m = result.metrics
+    print(
+        f"dataset {result.outputs['dataset']}: {int(m['molecules'])} molecules, {int(m['conformers'])} conformers, "
+        f"{int(m['excluded'])} excluded as benchmark molecules, {int(m['errors'])} errors, "
+        f"{m['molecules_per_minute']:.1f} molecules/min"
+    )
+    for e in result.errors[:10]:
+        print(f"  error: {e}")
+    if len(result.errors) > 10:
+        print(f"  ... {len(result.errors) - 10} more errors in manifest.json")
+    if args.verbose:
+        print(json.dumps(result.extra.get("manifest", {}).get("counts", {}), indent=2))
+    return 0

@@ -1,0 +1,70 @@
+import itertools
+
+import numpy as np
+import pytest
+from rdkit import Chem
+from rdkit.Chem import rdMolAlign
+
+from pipeline.builder.config import ConformerConfig
+from pipeline.builder.conformers import KCAL_PER_HARTREE, ConformerError, generate_ensemble, prune, stereo_matches
+from pipeline.builder.selection import stereo_isomers
+
+
+def _ensemble(smiles, seed=7, **cfg):
+    mol_h = Chem.AddHs(Chem.MolFromSmiles(smiles))
+    target = Chem.MolToSmiles(Chem.MolFromSmiles(smiles))
+    return generate_ensemble(mol_h, target, ConformerConfig(**{"num_embed": 12, **cfg}), seed)
+
+
+def test_pruning_keeps_distinct_conformers_within_the_window():
+    ens = _ensemble("CCCCOC(=O)c1ccccc1", rmsd_threshold=0.5, energy_window_kcal=10.0, max_conformers=10)
+    k = ens.mol.GetNumConformers()
+    assert 2 <= k <= 10 and ens.stats["kept"] == k
+    e = ens.energies_kcal
+    assert np.all(np.diff(e) >= 0) and e[-1] - e[0] <= 10.0
+    heavy = Chem.RemoveHs(ens.mol)
+    ids = [c.GetId() for c in heavy.GetConformers()]
+    for a, b in itertools.combinations(ids, 2):
+        assert rdMolAlign.GetBestRMS(heavy, heavy, a, b) >= 0.5
+
+
+def test_prune_drops_a_duplicate_and_respects_max_keep():
+    mol = Chem.AddHs(Chem.MolFromSmiles("CCCCOC(=O)c1ccccc1"))
+    ens = _ensemble("CCCCOC(=O)c1ccccc1", rmsd_threshold=0.5)
+    heavy = Chem.RemoveHs(ens.mol)
+    first = heavy.GetConformer(0)
+    dup = Chem.Conformer(first)
+    rot = np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1.0]])  # a rotated copy is the same conformer
+    for i, p in enumerate(first.GetPositions() @ rot.T):
+        dup.SetAtomPosition(i, p.tolist())
+    dup_id = heavy.AddConformer(dup, assignId=True)
+    order = [0, dup_id] + [c.GetId() for c in heavy.GetConformers() if c.GetId() not in (0, dup_id)]
+    kept = prune(heavy, order, 0.5, max_keep=10)
+    assert dup_id not in kept and kept[0] == 0 and len(kept) == ens.mol.GetNumConformers()
+    assert prune(heavy, order, 0.5, max_keep=1) == [0]
+    assert mol.GetNumAtoms() == ens.mol.GetNumAtoms()
+
+
+def test_assigned_stereo_is_kept_in_every_conformer():
+    mol = Chem.MolFromSmiles("CC(O)c1ccccc1")
+    isomers = stereo_isomers(mol, seed=1, max_unassigned=4)
+    assert sorted(isomers) == ["C[C@@H](O)c1ccccc1", "C[C@H](O)c1ccccc1"]
+    for iso in isomers:
+        ens = generate_ensemble(Chem.AddHs(Chem.MolFromSmiles(iso)), iso, ConformerConfig(num_embed=6), 3)
+        assert all(stereo_matches(ens.mol, c.GetId(), iso) for c in ens.mol.GetConformers())
+        other = next(s for s in isomers if s != iso)
+        assert not stereo_matches(ens.mol, ens.mol.GetConformers()[0].GetId(), other)
+
+
+def test_same_seed_same_ensemble_and_energy_units():
+    a, b = _ensemble("OCCN1CCOCC1", seed=5), _ensemble("OCCN1CCOCC1", seed=5)
+    np.testing.assert_array_equal(a.energies_kcal, b.energies_kcal)
+    xa = np.stack([c.GetPositions() for c in a.mol.GetConformers()])
+    xb = np.stack([c.GetPositions() for c in b.mol.GetConformers()])
+    np.testing.assert_array_equal(xa, xb)
+    assert KCAL_PER_HARTREE == pytest.approx(627.5095, abs=1e-3)
+
+
+def test_unembeddable_molecule_is_a_clear_error():
+    with pytest.raises(ConformerError, match="no .*parameters|embedding failed"):
+        _ensemble("[Xe]", num_embed=2)
