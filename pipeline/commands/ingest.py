@@ -1,0 +1,94 @@
+"""``bondiff ingest``: read xyz/SDF/reference sets/QM9 into a conformer dataset (see docs/ingest.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline.commands._common import UserError, add_config_args, add_subcommand, add_tracking_args, stage_config, tracking_kwargs
+
+EXAMPLES = """\
+  bondiff ingest data/hutchison_dev --out work/hutchison          # reference set: molecules.smi + xyz/NAME/*.xyz
+  bondiff ingest data/qm9_sample --out work/qm9                    # a directory of (QM9-style) xyz files
+  bondiff ingest confs.sdf more.xyz --out work/mine                # SDF/MOL and xyz files, mixed
+  bondiff ingest frames.xyz --smiles-templates mols.smi --out work/t   # bond orders/stereo from 'SMILES NAME' lines
+  bondiff ingest --qm9 --limit 20000 --out work/qm9_20k            # QM9 from the qm9pack package (extra 'qm9')
+  bondiff ingest data/sdf --out work/sdf --set max_atoms=80 --set default_charge=0 --force
+
+Re-running with the same inputs and config reuses the dataset (content-hash cache); --force rebuilds.
+Per-record errors (file, record, reason) are printed and listed in DIR/manifest.json.
+"""
+
+MAX_SHOWN_ERRORS = 10
+
+
+def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
+    p = add_subcommand(sub, name, help_text, _run, description=__doc__.splitlines()[0].split(": ", 1)[1], examples=EXAMPLES)
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="xyz/extxyz/sdf/mol files, directories of them, or reference-set directories")
+    p.add_argument("--out", "-o", required=True, type=Path, help="dataset directory to write")
+    p.add_argument("--smiles-templates", type=Path, default=None, metavar="FILE", help="'SMILES NAME' lines: templates for xyz records called NAME")
+    p.add_argument("--qm9", action="store_true", help="also read QM9 from the qm9pack package")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="with --qm9: only the first N molecules")
+    p.add_argument("--workers", type=int, default=None, metavar="N", help="perception processes (default: all cores)")
+    p.add_argument("--force", action="store_true", help="rebuild even if a dataset with the same inputs and config exists")
+    add_config_args(p)
+    add_tracking_args(p)
+
+
+def _print_report(result, run_id: str | None) -> None:
+    mf = result.extra["manifest"]
+    print(result.extra["summary"])
+    print(f"  dataset: {result.outputs['dataset']}  (hash {mf.get('dataset_hash', '?')})")
+    notes = mf["counts"].get("conformers_by_note", {})
+    if notes.get("hydrogens_added"):
+        print(f"  hydrogens added (with coordinates) to {notes['hydrogens_added']} SDF/MOL records that had none")
+    if notes.get("hueckel_connectivity"):
+        print(f"  {notes['hueckel_connectivity']} records needed the extended-Hückel connectivity")
+    timing = mf.get("timing", {})
+    if timing and not result.reused:
+        print(f"  {mf['counts'].get('records', 0)} records in {timing['seconds']:.1f} s ({timing['records_per_s']:.0f} records/s)")
+    for kind in ("errors", "filtered"):
+        rows = mf.get(kind, [])
+        if rows:
+            print(f"  {kind}: {len(rows)}")
+            for e in rows[:MAX_SHOWN_ERRORS]:
+                print(f"    {e['file']} [record {e['record']}]: {e['reason']}")
+            if len(rows) > MAX_SHOWN_ERRORS:
+                print(f"    ... {len(rows) - MAX_SHOWN_ERRORS} more in {result.outputs['dataset']}/manifest.json")
+    if run_id:
+        print(f"  MLflow run: {run_id}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipeline.ingest import IngestConfig, run_ingest
+    from pipeline.types import StageError
+
+    extra = {
+        "smiles_templates": str(args.smiles_templates) if args.smiles_templates else None,
+        "qm9": True if args.qm9 else None,
+        "qm9_limit": args.limit,
+        "workers": args.workers,
+    }
+    cfg = stage_config(IngestConfig, args, extra)
+    if args.limit is not None and not cfg.qm9:
+        raise UserError("--limit applies to QM9: add --qm9")
+    if not args.paths and not cfg.qm9:
+        raise UserError("nothing to read: give PATH... and/or --qm9")
+
+    def call():
+        return run_ingest(cfg, args.paths, args.out, force=args.force)
+
+    run_id = None
+    try:
+        if args.no_track:
+            result = call()
+        else:
+            from pipeline.tracking import track_stage
+
+            result, run_id = track_stage("ingest", cfg, call, **tracking_kwargs(args))
+    except StageError as exc:
+        print(f"bondiff ingest: {exc}", file=sys.stderr)
+        return 1
+    _print_report(result, run_id)
+    return 0

@@ -1,0 +1,86 @@
+"""Turn input paths into a stream of records (or per-record errors), whatever their format.
+
+* a directory laid out like a reference set (``molecules.smi`` + ``xyz/``) -> :mod:`.refset`;
+* any other directory -> every ``.xyz``/``.extxyz``/``.sdf``/``.sd``/``.mol`` file below it, sorted;
+* a file -> by suffix: xyz flavours (:mod:`.xyz`) or SDF/MOL (:mod:`.sdf`);
+* ``cfg.qm9`` -> the qm9pack package (:mod:`.qm9pack`), first ``cfg.qm9_limit`` molecules;
+* ``cfg.smiles_templates`` -> templates attached by name to xyz records that have none.
+
+A missing path or an unknown file type is an error record; reading never stops at a bad file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from pipeline.ingest.records import AtomsRecord, ReadItem, Template
+from pipeline.ingest.refset import is_refset, read_refset
+from pipeline.ingest.sdf import read_sdf
+from pipeline.ingest.templates import read_templates
+from pipeline.ingest.xyz import read_xyz
+from pipeline.types import RecordError
+
+__all__ = ["XYZ_SUFFIXES", "SDF_SUFFIXES", "read_path", "iter_inputs", "input_kind"]
+
+XYZ_SUFFIXES = (".xyz", ".extxyz")
+SDF_SUFFIXES = (".sdf", ".sd", ".mol")
+
+
+def input_kind(p: Path) -> str:
+    if not p.exists():
+        return "missing"
+    if is_refset(p):
+        return "refset"
+    if p.is_dir():
+        return "directory"
+    suf = p.suffix.lower()
+    return "xyz" if suf in XYZ_SUFFIXES else "sdf" if suf in SDF_SUFFIXES else "unknown"
+
+
+def _read_file(f: Path) -> Iterator[ReadItem]:
+    suf = f.suffix.lower()
+    if suf in XYZ_SUFFIXES:
+        yield from read_xyz(f)
+    elif suf in SDF_SUFFIXES:
+        yield from read_sdf(f)
+    else:
+        yield RecordError(str(f), "-", f"unknown file type {suf or '(none)'!r}; expected one of {', '.join(XYZ_SUFFIXES + SDF_SUFFIXES)}")
+
+
+def read_path(p: Path) -> Iterator[ReadItem]:
+    p = Path(p)
+    kind = input_kind(p)
+    if kind == "missing":
+        yield RecordError(str(p), "-", "no such file or directory")
+    elif kind == "refset":
+        yield from read_refset(p)
+    elif kind == "directory":
+        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in XYZ_SUFFIXES + SDF_SUFFIXES)
+        if not files:
+            yield RecordError(str(p), "-", f"directory holds no {'/'.join(XYZ_SUFFIXES + SDF_SUFFIXES)} files")
+        for f in files:
+            yield from _read_file(f)
+    else:
+        yield from _read_file(p)
+
+
+def _attach(items: Iterable[ReadItem], templates: dict[str, Template]) -> Iterator[ReadItem]:
+    for it in items:
+        if isinstance(it, AtomsRecord) and it.template is None and it.name in templates:
+            it.template = templates[it.name]
+        yield it
+
+
+def iter_inputs(paths: Iterable[Path], cfg) -> Iterator[ReadItem]:
+    """Every record of every input, in order (errors included, as :class:`RecordError`)."""
+    templates: dict[str, Template] = {}
+    if cfg.smiles_templates is not None:
+        templates, errors = read_templates(Path(cfg.smiles_templates))
+        yield from errors
+    for p in paths:
+        yield from _attach(read_path(Path(p)), templates)
+    if cfg.qm9:
+        from pipeline.ingest.qm9pack import iter_qm9pack
+
+        yield from iter_qm9pack(cfg.qm9_limit)
