@@ -1,0 +1,82 @@
+"""``bondiff validate``: check generated conformers with RDKit; coverage against references (see docs/validate.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline.commands._common import UserError, add_config_args, add_subcommand, add_tracking_args, stage_config, tracking_kwargs
+
+EXAMPLES = """\
+  bondiff validate --generated out.sdf --out work/validate                        # checks only
+  bondiff validate --generated out.sdf --reference ../shared/data/hutchison_dev --out work/val
+  bondiff validate --generated out.sdf --reference work/qm9 --out work/val --set metrics.delta=0.5
+  bondiff validate --generated out.sdf --out work/val --set checks.energy=false --workers 2
+
+Per-conformer results: DIR/conformers.csv (one row per SDF record, a column per check, `valid`);
+per-molecule: DIR/molecules.csv; numbers: DIR/summary.json; everything: DIR/report.html.
+"""
+
+MAX_SHOWN_ERRORS = 10
+
+
+def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
+    p = add_subcommand(sub, name, help_text, _run, description=__doc__.splitlines()[0].split(": ", 1)[1], examples=EXAMPLES)
+    p.add_argument("--generated", "-g", required=True, type=Path, metavar="FILE.sdf", help="generated conformers (one record per conformer)")
+    p.add_argument("--reference", "-r", type=Path, default=None, metavar="DIR", help="reference conformers: a bondiff dataset or a reference-set dir (molecules.smi + xyz/)")
+    p.add_argument("--out", "-o", required=True, type=Path, metavar="DIR", help="report directory to write")
+    p.add_argument("--delta", type=float, default=None, metavar="Å", help="coverage threshold δ (default 0.75; 0.5 for QM9-size molecules)")
+    p.add_argument("--workers", type=int, default=None, metavar="N", help="processes (default: all cores)")
+    add_config_args(p, default=None)
+    add_tracking_args(p)
+
+
+def print_summary(summary: dict, out_dir: Path, run_id: str | None = None) -> None:
+    """A few lines for the terminal; the full picture is in the report."""
+    m = summary["metrics"]
+    print(f"validated {int(m['n_records'])} records: {100 * m['validity']:.1f} % valid ({int(m['n_valid'])}), {int(m['n_errors'])} errors")
+    checks = summary.get("checks", {})
+    if checks:
+        print("  pass rate by check: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in checks.items()))
+    if "stereo_correct" in m:
+        print(f"  stereo correct: {100 * m['stereo_correct']:.1f} % of conformers with stereo elements")
+    if "COV-R_mean" in m:
+        d = summary["deltas"][0]
+        print(
+            f"  δ={d:g} Å over {int(m.get('n_molecules_scored', 0))} molecules: COV-R {100 * m['COV-R_mean']:.1f} % (median {100 * m['COV-R_median']:.1f}), "
+            f"AMR-R {m['AMR-R_mean']:.3f} Å, COV-P {100 * m['COV-P_mean']:.1f} %, AMR-P {m['AMR-P_mean']:.3f} Å"
+        )
+    for e in summary.get("errors", [])[:MAX_SHOWN_ERRORS]:
+        print(f"  error: {e}")
+    print(f"  report: {out_dir / 'report.html'}")
+    if run_id:
+        print(f"  MLflow run: {run_id}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipeline.types import StageError
+    from pipeline.validate import ValidateConfig, run_validate
+
+    if not args.generated.is_file():
+        raise UserError(f"generated SDF not found: {args.generated}")
+    if args.reference is not None and not args.reference.exists():
+        raise UserError(f"reference not found: {args.reference}")
+    cfg = stage_config(ValidateConfig, args, {"metrics.delta": args.delta, "workers": args.workers})
+
+    def call():
+        return run_validate(cfg, args.generated, args.reference, args.out)
+
+    run_id = None
+    try:
+        if args.no_track:
+            result = call()
+        else:
+            from pipeline.tracking import track_stage
+
+            result, run_id = track_stage("validate", cfg, call, **tracking_kwargs(args))
+    except StageError as exc:
+        print(f"bondiff validate: {exc}", file=sys.stderr)
+        return 1
+    print_summary(result.extra["summary"], args.out, run_id)
+    return 0

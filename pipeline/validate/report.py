@@ -1,0 +1,306 @@
+"""Tables, summary, plots and the HTML report of a validate run.
+
+Files written into the report directory:
+
+``conformers.csv`` / ``.parquet``  one row per SDF record: ``record`` (1-based), ``name``, ``smiles``,
+                                   ``conformer_index``, ``sampler``, ``valid``, ``failed`` (names of the
+                                   failed checks), ``unchecked``, one boolean column per check,
+                                   diagnostics, ``rmsd_min_ref`` (with a reference), ``error``;
+``molecules.csv`` / ``.parquet``   one row per molecule: counts, validity, stereo, COV/AMR per δ;
+``summary.json``                   ``metrics`` (the numbers logged to MLflow), check pass rates,
+                                   the COV-vs-δ curve, the first errors;
+``*.png``                          validity by check, bond-length deviations, COV vs δ, RMSD distributions;
+``report.html``                    all of the above in one self-contained page.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from pipeline.types import RecordError
+from pipeline.validate.config import CHECK_NAMES, ValidateConfig
+
+__all__ = ["write_report", "conformer_table", "molecule_table", "summarise"]
+
+_FIRST = ["record", "name", "smiles", "conformer_index", "sampler", "valid", "failed", "unchecked", *CHECK_NAMES]
+
+
+def conformer_table(results: Sequence[Any], errors: Sequence[RecordError]) -> Any:
+    """Per-record DataFrame (checked conformers + records that could not be checked)."""
+    import pandas as pd
+
+    rows: list[dict] = []
+    seen: set[int] = set()
+    for res in results:
+        for j, row in enumerate(res.rows):
+            r = dict(row)
+            if res.rmsd is not None and res.rmsd.shape[0]:
+                col = res.rmsd[:, j]
+                r["rmsd_min_ref"] = float(np.nanmin(col)) if np.isfinite(col).any() else float("nan")
+            rows.append(r)
+            seen.add(int(r["record"]))
+    for e in errors:
+        if e.record.isdigit() and int(e.record) not in seen:
+            seen.add(int(e.record))
+            rows.append({"record": int(e.record), "name": e.reason.split(":", 1)[0], "valid": False, "failed": "record", "error": e.reason})
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    cols = [c for c in _FIRST if c in df.columns] + [c for c in df.columns if c not in _FIRST and c != "error"] + (["error"] if "error" in df.columns else [])
+    df = df[cols].sort_values("record", kind="stable").reset_index(drop=True)
+    for c in CHECK_NAMES:  # keep True/False/None, not 1.0/0.0/NaN
+        if c in df.columns:
+            df[c] = df[c].astype("object")
+    df["error"] = df["error"].fillna("") if "error" in df.columns else ""
+    return df
+
+
+def molecule_table(results: Sequence[Any], deltas: Sequence[float]) -> Any:
+    import pandas as pd
+
+    rows = []
+    for res in results:
+        valid = [bool(r["valid"]) for r in res.rows]
+        n_rec = len(res.gen.records) + len(res.gen.bad_records)
+        row: dict[str, Any] = {
+            "name": res.gen.name,
+            "smiles": res.gen.smiles or "",
+            "reference": res.ref_name or "",
+            "n_records": n_rec,
+            "n_unusable": n_rec - len(res.rows),
+            "n_valid": int(sum(valid)),
+            "validity": sum(valid) / n_rec if n_rec else 0.0,
+            "n_stereo_centres": res.rows[0].get("n_stereo_centres", 0) if res.rows else None,
+            "n_stereo_bonds": res.rows[0].get("n_stereo_bonds", 0) if res.rows else None,
+        }
+        stereo_ok = [r["stereo_centres"] is not False and r["stereo_bonds"] is not False for r in res.rows]
+        row["stereo_correct"] = float(np.mean(stereo_ok)) if stereo_ok else None
+        if res.metrics is not None:
+            row["n_ref"] = int(res.metrics["n_ref"])
+            for d in deltas:
+                row[f"COV-R_{d:g}"] = res.metrics[f"COV-R_{d:g}"]
+                row[f"COV-P_{d:g}"] = res.metrics[f"COV-P_{d:g}"]
+            row["AMR-R"] = res.metrics["AMR-R"]
+            row["AMR-P"] = res.metrics["AMR-P"]
+        row["error"] = res.error
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _nan_stats(values: Sequence[float]) -> tuple[float, float]:
+    a = np.asarray([v for v in values if v is not None], dtype=float)
+    a = a[np.isfinite(a)]
+    if not a.size:
+        return float("nan"), float("nan")
+    return float(a.mean()), float(np.median(a))
+
+
+def summarise(cfg: ValidateConfig, conf_df: Any, mol_df: Any, n_records: int, n_errors: int) -> dict[str, Any]:
+    """The numbers of a validate run (keys are MLflow-safe)."""
+    m: dict[str, float] = {"n_records": float(n_records), "n_errors": float(n_errors)}
+    checked = conf_df[conf_df["failed"] != "record"] if len(conf_df) and "failed" in conf_df else conf_df
+    m["n_conformers_checked"] = float(len(checked))
+    m["n_valid"] = float(checked["valid"].sum()) if len(checked) else 0.0
+    m["validity"] = m["n_valid"] / n_records if n_records else 0.0
+    checks: dict[str, float] = {}
+    for c in CHECK_NAMES:
+        if c in checked.columns:
+            vals = [v for v in checked[c] if v is not None and not (isinstance(v, float) and math.isnan(v))]
+            if vals:
+                checks[c] = float(np.mean([bool(v) for v in vals]))
+                m[f"pass_{c}"] = checks[c]
+    if len(checked) and "n_stereo_centres" in checked.columns:
+        has = (checked["n_stereo_centres"].fillna(0) + checked["n_stereo_bonds"].fillna(0)) > 0
+        has &= checked["stereo_centres"].apply(lambda v: v is not None)
+        sub = checked[has]
+        if len(sub):
+            ok = [(a is True) and (b is True) for a, b in zip(sub["stereo_centres"], sub["stereo_bonds"])]
+            m["stereo_correct"] = float(np.mean(ok))
+            n_c = float(sub["n_stereo_centres"].sum())
+            if n_c:
+                m["stereo_centres_correct"] = 1.0 - float(sub["n_stereo_centres_wrong"].sum()) / n_c
+            n_b = float(sub["n_stereo_bonds"].sum())
+            if n_b:
+                m["stereo_bonds_correct"] = 1.0 - float(sub["n_stereo_bonds_wrong"].sum()) / n_b
+    if "energy_delta_per_heavy" in checked.columns:
+        m["energy_delta_per_heavy_median"] = _nan_stats(checked["energy_delta_per_heavy"])[1]
+    m["n_molecules"] = float(len(mol_df))
+    if len(mol_df) and "AMR-R" in mol_df.columns:
+        scored = mol_df[mol_df["reference"] != ""]
+        m["n_molecules_scored"] = float(len(scored))
+        m["n_molecules_no_valid"] = float((scored["n_valid"] == 0).sum())
+        for i, d in enumerate(cfg.metrics.deltas):
+            for side in ("R", "P"):
+                mean, med = _nan_stats(scored[f"COV-{side}_{d:g}"])
+                m[f"COV-{side}_{d:g}_mean"], m[f"COV-{side}_{d:g}_median"] = mean, med
+                if i == 0:
+                    m[f"COV-{side}_mean"], m[f"COV-{side}_median"] = mean, med
+        for side in ("R", "P"):
+            m[f"AMR-{side}_mean"], m[f"AMR-{side}_median"] = _nan_stats(scored[f"AMR-{side}"])
+    return {"metrics": m, "checks": checks}
+
+
+def _plots(out_dir: Path, checks: dict[str, float], validity: float, bond_devs: np.ndarray, grid: np.ndarray, curves: list, conf_df: Any, results: Sequence[Any], deltas: Sequence[float]) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths: list[Path] = []
+
+    def save(fig: Any, name: str) -> None:
+        p = out_dir / name
+        fig.tight_layout()
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        paths.append(p)
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    names = list(checks) + ["valid"]
+    vals = [100 * checks[c] for c in checks] + [100 * validity]
+    ax.barh(names[::-1], vals[::-1], color=["#4c72b0"] * len(checks) + ["#dd8452"])
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("conformers passing (%)")
+    ax.set_title("Validity by check")
+    save(fig, "validity_by_check.png")
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if bond_devs.size:
+        ax.hist(np.clip(bond_devs, -0.5, 0.5), bins=100, color="#4c72b0")
+    ax.set_xlabel("bond length − middle of DG bounds (Å), heavy atoms; clipped to ±0.5")
+    ax.set_ylabel("bonds")
+    ax.set_title("Bond-length deviations")
+    save(fig, "bond_deviations.png")
+
+    if curves:
+        rec = np.mean([c[0] for c in curves], axis=0)
+        prec = np.mean([c[1] for c in curves], axis=0)
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot(grid, 100 * rec, label="COV-R (recall)")
+        ax.plot(grid, 100 * prec, label="COV-P (precision)")
+        for d in deltas:
+            ax.axvline(d, color="grey", lw=0.7, ls="--")
+        ax.set_xlabel("δ (Å)")
+        ax.set_ylabel("coverage (%), mean over molecules")
+        ax.set_ylim(0, 100)
+        ax.legend()
+        ax.set_title("Coverage vs δ")
+        save(fig, "cov_vs_delta.png")
+
+        rec_min, prec_min = [], []
+        for res in results:
+            if res.rmsd is not None and res.rmsd.size:
+                valid = np.array([bool(r["valid"]) for r in res.rows])
+                D = res.rmsd[:, valid] if valid.any() else None
+                if D is not None and D.size:
+                    rec_min += list(np.nanmin(D, axis=1))
+                    prec_min += list(np.nanmin(D, axis=0))
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        bins = np.linspace(0, max([3.0] + [v for v in rec_min + prec_min if np.isfinite(v)]), 60)
+        ax.hist(rec_min, bins=bins, alpha=0.6, label="min RMSD per reference (recall)")
+        ax.hist(prec_min, bins=bins, alpha=0.6, label="min RMSD per valid sample (precision)")
+        ax.set_xlabel("heavy-atom RMSD (Å)")
+        ax.legend()
+        ax.set_title("RMSD distributions")
+        save(fig, "rmsd_distribution.png")
+    return paths
+
+
+def _html(out_dir: Path, summary: dict, images: list[Path], mol_df: Any, conf_df: Any) -> Path:
+    def img(p: Path) -> str:
+        data = base64.b64encode(p.read_bytes()).decode()
+        return f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(p.stem)}"><figcaption>{html.escape(p.stem)}</figcaption></figure>'
+
+    m = summary["metrics"]
+    metric_rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4g}</td></tr>" for k, v in m.items() if isinstance(v, float))
+    failures = conf_df["failed"].str.split(",").explode() if len(conf_df) else []
+    fail_counts = failures[failures != ""].value_counts().to_frame("conformers").to_html() if len(conf_df) else ""
+    errs = "".join(f"<li>{html.escape(str(e))}</li>" for e in summary.get("errors", []))
+    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>bondiff validation report</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;font-size:12px}}
+td,th{{border:1px solid #ccc;padding:2px 6px}}figure{{display:inline-block;margin:0.5em}}img{{max-width:560px}}</style></head><body>
+<h1>bondiff validation report</h1>
+<p>generated: <code>{html.escape(str(summary['source'].get('generated')))}</code>; reference: <code>{html.escape(str(summary['source'].get('reference')))}</code></p>
+<h2>Summary</h2><table>{metric_rows}</table>
+<h2>Plots</h2>{''.join(img(p) for p in images)}
+<h2>Why conformers failed</h2>{fail_counts}
+<h2>Molecules</h2>{mol_df.to_html(index=False, float_format=lambda x: f'{x:.3f}', na_rep='')}
+<h2>Errors ({int(m.get('n_errors', 0))})</h2><ul>{errs}</ul>
+<p>Per-conformer results: <code>conformers.csv</code> / <code>conformers.parquet</code>.</p>
+</body></html>"""
+    p = out_dir / "report.html"
+    _atomic_write_text(p, body)
+    return p
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _write_table(df: Any, stem: Path, fmt: str) -> None:
+    if fmt in ("csv", "both"):
+        tmp = stem.with_name(f".{stem.name}.csv.tmp")
+        df.to_csv(tmp, index=False)
+        os.replace(tmp, stem.with_suffix(".csv"))
+    if fmt in ("parquet", "both"):
+        tmp = stem.with_name(f".{stem.name}.parquet.tmp")
+        out = df.copy()
+        for c in out.columns:  # mixed bool/None columns: parquet wants one type
+            if out[c].dtype == object:
+                kinds = {type(v) for v in out[c] if v is not None and not (isinstance(v, float) and math.isnan(v))}
+                if kinds <= {bool}:
+                    out[c] = out[c].astype("boolean")
+                elif kinds and not kinds <= {str}:
+                    out[c] = out[c].astype(str)
+        out.to_parquet(tmp, index=False)
+        os.replace(tmp, stem.with_suffix(".parquet"))
+
+
+def write_report(cfg: ValidateConfig, out_dir: Path, results: Sequence[Any], errors: Sequence[RecordError], *, n_records: int, bond_devs: np.ndarray, grid: np.ndarray, curves: list, source: dict) -> dict[str, Any]:
+    """Write every report file into ``out_dir``; returns the summary dict (also ``summary.json``)."""
+    conf_df = conformer_table(results, errors)
+    mol_df = molecule_table(results, cfg.metrics.deltas)
+    summary = summarise(cfg, conf_df, mol_df, n_records, len(errors))
+    summary["deltas"] = list(cfg.metrics.deltas)
+    summary["source"] = source
+    summary["errors"] = [str(e) for e in errors[:100]]
+    if curves:
+        summary["curve"] = {
+            "delta": [float(x) for x in grid],
+            "COV-R": [float(x) for x in np.mean([c[0] for c in curves], axis=0)],
+            "COV-P": [float(x) for x in np.mean([c[1] for c in curves], axis=0)],
+        }
+    _write_table(conf_df, out_dir / "conformers", cfg.table_format)
+    _write_table(mol_df, out_dir / "molecules", cfg.table_format)
+    images = _plots(out_dir, summary["checks"], summary["metrics"]["validity"], bond_devs, grid, curves, conf_df, results, cfg.metrics.deltas) if cfg.plots else []
+    if cfg.html:
+        _html(out_dir, summary, images, mol_df, conf_df)
+    _atomic_write_text(out_dir / "summary.json", json.dumps(_clean(summary), indent=2, default=_json_default) + "\n")
+    return summary
+
+
+def _clean(o: Any) -> Any:
+    """NaN/inf -> None so that summary.json is strict JSON."""
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [_clean(v) for v in o]
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    return o
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    raise TypeError(f"not JSON-serialisable: {type(o)}")
