@@ -1,0 +1,131 @@
+"""generate(): NaN-free output, retries of diverged samples, mirror guard, graph and hydrogens kept."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rdkit import Chem
+
+from pipeline.chem import conformer_coords
+from pipeline.model import ModelSpec
+from pipeline.sample.config import DivergenceConfig
+from pipeline.sample.generate import divergence_reason, generate, generate_detailed
+from pipeline.sample.inputs import prepare_molecule
+from pipeline.sample.stereo import check_stereo, stereo_target
+from pipeline.sample.testing import PoisonFirstRun, ReferenceDenoiser, etkdg_coords, tiny_model
+
+
+def _mol(smiles: str, name: str):
+    m = prepare_molecule("--smiles", "1", name, Chem.MolFromSmiles(smiles), seed=0).mol
+    m.SetProp("_Name", name)
+    return m
+
+
+@pytest.fixture(scope="module")
+def mols():
+    # different sizes (the reference denoiser keys on atom count), chiral centres, an E double bond
+    return [_mol("C[C@H](N)C(=O)O", "ala"), _mol("C[C@@H](O)[C@H](N)/C=C/C", "amino_alcohol"), _mol("C[NH3+].[Cl-]", "salt")]
+
+
+@pytest.fixture(scope="module")
+def refs(mols):
+    return [etkdg_coords(m, seed=7) for m in mols]
+
+
+def _distances(x):
+    return np.linalg.norm(x[:, None] - x[None], axis=-1)
+
+
+def test_reference_denoiser_reproduces_geometry_and_stereo(mols, refs):
+    spec = ModelSpec()
+    out = generate_detailed(mols, ReferenceDenoiser(refs), spec, 2, "ode", 8, 0, "cpu", 40, progress=False)
+    assert out.errors == []
+    for m, r, g in zip(mols, refs, out.mols):
+        xs = conformer_coords(g)
+        assert xs.shape == (2, m.GetNumAtoms(), 3)
+        np.testing.assert_allclose(_distances(xs[0]), _distances(r), atol=1e-3)
+        assert [c.GetBoolProp("mirror_fixed") for c in g.GetConformers()] == [False, False]
+        assert [c.GetIntProp("conformer_index") for c in g.GetConformers()] == [0, 1]
+    s = out.stats
+    assert s.generated == 6 and s.failed == 0 and s.mirror_fixed == 0
+    assert s.centres == 2 * (1 + 2) and s.centres_ok_before == s.centres_ok_after == s.centres
+    assert s.double_bonds == 2 and s.double_bonds_ok == 2
+
+
+def test_mirror_guard_fixes_all_inverted_samples(mols, refs):
+    spec = ModelSpec()
+    out = generate_detailed(mols, ReferenceDenoiser(refs, mirror=True), spec, 2, "ode", 8, 0, "cpu", 40, progress=False)
+    s = out.stats
+    assert s.centres_ok_before == 0 and s.centres_ok_after == s.centres > 0
+    assert s.mirror_fixed == 4  # ala and amino_alcohol, 2 conformers each; the salt has no centre
+    assert s.double_bonds_ok == s.double_bonds  # reflection keeps E/Z
+    for m, r, g in zip(mols, refs, out.mols):
+        target = stereo_target(m)
+        for conf in g.GetConformers():
+            x = np.asarray(conf.GetPositions())
+            np.testing.assert_allclose(_distances(x), _distances(r), atol=1e-3)  # no distance changed
+            chk = check_stereo(m, x, target)
+            assert chk.centres_ok == chk.n_centres
+            assert conf.GetBoolProp("mirror_fixed") == (chk.n_centres > 0)
+
+
+def test_mirror_guard_can_be_disabled(mols, refs):
+    spec = ModelSpec()
+    out = generate_detailed(mols[:1], ReferenceDenoiser(refs[:1], mirror=True), spec, 1, "ode", 4, 0, "cpu", progress=False, mirror_fix=False)
+    assert out.stats.mirror_fixed == 0 and out.stats.centres_ok_after == 0
+
+
+def test_nan_on_first_attempt_is_retried_with_new_seed(mols, refs):
+    spec = ModelSpec()
+    poisoned = PoisonFirstRun(ReferenceDenoiser(refs), n_atoms=mols[1].GetNumAtoms(), runs=1)
+    out = generate_detailed(mols, poisoned, spec, 2, "sde", 6, 0, "cpu", 10_000, progress=False)
+    assert out.errors == []
+    assert out.stats.generated == 6 and out.stats.retried == 2
+    attempts = [[c.GetIntProp("attempt") for c in g.GetConformers()] for g in out.mols]
+    assert attempts == [[0, 0], [1, 1], [0, 0]]
+    assert all(np.isfinite(conformer_coords(g)).all() for g in out.mols)
+
+
+def test_persistent_divergence_is_reported_never_written(mols, refs):
+    spec = ModelSpec()
+    poisoned = PoisonFirstRun(ReferenceDenoiser(refs), n_atoms=mols[0].GetNumAtoms(), runs=100)
+    div = DivergenceConfig(max_retries=2)
+    result, errors = generate(mols, poisoned, spec, 2, "ode_euler", 4, 0, "cpu", 10_000, divergence=div, progress=False)
+    assert result[0].GetNumConformers() == 0
+    assert [g.GetNumConformers() for g in result[1:]] == [2, 2]
+    assert len(errors) == 1 and "ala" in errors[0].record
+    assert "2 of 2 conformers diverged after 2 retries" in errors[0].reason and "non-finite" in errors[0].reason
+
+
+def test_real_tiny_denoiser_output_is_finite_and_graph_kept(mols):
+    model, spec = tiny_model(seed=1)
+    div = DivergenceConfig(min_bond_length=0.0, max_bond_length=50.0, max_radius=1e4)  # untrained model: only non-finite counts
+    result, errors = generate(mols, model, spec, [2, 1, 3], "ode_euler", 2, 5, "cpu", 10_000, divergence=div, progress=False)
+    assert errors == []
+    for m, g, k in zip(mols, result, [2, 1, 3]):
+        assert g.GetNumConformers() == k
+        assert np.isfinite(conformer_coords(g)).all()
+        assert Chem.MolToSmiles(g) == Chem.MolToSmiles(m)  # same graph, hydrogens, charges, stereo
+        assert [a.GetAtomicNum() for a in g.GetAtoms()] == [a.GetAtomicNum() for a in m.GetAtoms()]
+    again, _ = generate(mols, model, spec, [2, 1, 3], "ode_euler", 2, 5, "cpu", 10_000, divergence=div, progress=False)
+    np.testing.assert_allclose(conformer_coords(again[2]), conformer_coords(result[2]))  # seeded
+
+
+def test_unusable_molecules_are_errors_not_crashes(mols, refs):
+    spec = ModelSpec(max_atoms=12)
+    implicit = Chem.MolFromSmiles("CCO")
+    result, errors = generate([mols[0], implicit], ReferenceDenoiser(refs), spec, 1, "ode", 2, 0, "cpu", progress=False)
+    reasons = " | ".join(e.reason for e in errors)
+    assert "exceeds the model's limit of 12" in reasons and "implicit hydrogens" in reasons
+    assert [g.GetNumConformers() for g in result] == [0, 0]
+
+
+def test_divergence_reason():
+    cfg = DivergenceConfig(min_bond_length=0.5, max_bond_length=3.0, max_radius=10.0)
+    x = np.array([[0.0, 0, 0], [1.5, 0, 0], [3.0, 0, 0]])
+    bonds = np.array([[0, 1, 1], [1, 2, 1]])
+    assert divergence_reason(x, bonds, cfg) is None
+    assert "non-finite" in divergence_reason(np.where(x == 3.0, np.inf, x), bonds, cfg)
+    assert "bond 1-2 is 8.50" in divergence_reason(x + np.array([[0, 0, 0], [0, 0, 0], [7.0, 0, 0]]), bonds, cfg)
+    assert "bond 0-1 is 0.10" in divergence_reason(np.array([[0.0, 0, 0], [0.1, 0, 0], [1.5, 0, 0]]), bonds, cfg)
+    assert "from the centroid" in divergence_reason(np.array([[0.0, 0, 0], [25.0, 0, 0]]), np.zeros((0, 3), int), cfg)
