@@ -77,6 +77,7 @@ class XtbConfig(StrictModel):
     max_steps: int = Field(200, ge=0)  # L-BFGS steps per conformer (0: single point only)
     gtol: float = Field(5e-4, gt=0.0)  # max |gradient| in Hartree/Bohr at convergence
     accuracy: float = Field(1.0, gt=0.0)
+    threads: int = Field(1, ge=1)  # OpenMP threads per worker (more than the free cores makes tblite crawl)
 
 
 class ExclusionConfig(StrictModel):

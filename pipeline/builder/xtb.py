@@ -27,8 +27,24 @@ def xtb_available() -> bool:
     return True
 
 
+def _thread_limit(n: int):
+    """Cap OpenMP/BLAS threads (tblite's OpenMP spins badly on a shared 2-core box)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn (an mlflow dependency)
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n)
+
+
 def refine_conformer(numbers: np.ndarray, coords: np.ndarray, charge: int, cfg: XtbConfig) -> tuple[np.ndarray, float, dict]:
-    """Relax one conformer (coords [N,3] Å) -> (coords Å, energy Hartree, info)."""
+    """Relax one conformer (coords [N,3] Å) -> (coords Å, energy Hartree, info), on ``cfg.threads`` threads."""
+    with _thread_limit(cfg.threads):
+        return _refine(numbers, coords, charge, cfg)
+
+
+def _refine(numbers: np.ndarray, coords: np.ndarray, charge: int, cfg: XtbConfig) -> tuple[np.ndarray, float, dict]:
     try:
         from tblite.interface import Calculator
     except ImportError:
