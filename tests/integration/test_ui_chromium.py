@@ -1,0 +1,163 @@
+"""``bondiff ui`` end to end: start it on a free port over a store with a pipeline run, open the UI
+in headless Debian Chromium (Playwright drives ``/usr/bin/chromium``), check the experiment, the
+parent run and every stage run are shown, then stop it with Ctrl-C (SIGINT) and check the whole
+server process group is gone.
+
+Chromium is installed with apt-get when missing (as root); the test skips, saying why, when it
+cannot be installed or Playwright is not available.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+STAGES = ["ingest", "prior", "train", "sample", "validate", "export"]
+EXPERIMENT = "bondiff-ui-test"
+
+
+def _ensure_chromium() -> str:
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.skip(f"{CHROMIUM} is missing and cannot be installed here (needs root and apt-get)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        if proc.returncode != 0:
+            pytest.skip(f"could not install chromium ({' '.join(cmd)} exited {proc.returncode}: {proc.stderr[-300:]})")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"apt-get install chromium did not provide {CHROMIUM}")
+    return CHROMIUM
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> None:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if proc.poll() is not None:
+            raise AssertionError(f"bondiff ui exited early with status {proc.returncode}: {proc.stdout.read()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+def _group_members(pgid: int) -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                pids.append(int(d.name))
+    return pids
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(d.name))
+    return out
+
+
+@pytest.fixture(scope="module")
+def store_with_runs(tmp_path_factory):
+    """A SQLite store holding one pipeline parent run with a child run per stage."""
+    import mlflow
+
+    from pipeline.tracking import parent_run, track_stage
+    from pipeline.types import StageResult
+
+    root = tmp_path_factory.mktemp("ui-store")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        with parent_run("ui-test-pipeline", config={"name": "ui-test"}, tracking_uri=uri, experiment=EXPERIMENT, workdir=root) as run:
+            ids = {}
+            for stage in STAGES:
+                _, ids[stage] = track_stage(stage, {"stage": stage}, lambda s=stage: StageResult(s, metrics={"x": 1.0}))
+        exp_id = run.info.experiment_id
+    mlflow.set_tracking_uri(None)
+    return root, uri, exp_id
+
+
+def test_ui_shows_experiment_and_stage_runs(store_with_runs):
+    chromium = _ensure_chromium()
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright (extra `dev`) drives Chromium")
+    root, uri, exp_id = store_with_runs
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "ui", "--port", str(port), "--tracking-uri", uri, "--workdir", str(root)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    server_pgid = None
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/health", proc)
+        kids = _children(proc.pid)
+        assert kids, "bondiff ui should run mlflow server as a child process"
+        server_pgid = os.getpgid(kids[0])
+        assert server_pgid != os.getpgid(proc.pid), "the server gets its own process group"
+        assert "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false" in Path(f"/proc/{kids[0]}/environ").read_bytes().replace(b"\0", b"\n").decode()
+
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(f"http://127.0.0.1:{port}/#/experiments/{exp_id}/runs")
+            parent_row = page.get_by_role("row").filter(has_text="ui-test-pipeline").first
+            parent_row.wait_for(timeout=60_000)
+            assert EXPERIMENT in page.inner_text("body")
+            # child runs are folded under the parent: unfold them
+            parent_row.locator('[col-id="attributes.`Run Name`"] button').first.click()
+            page.get_by_role("row").filter(has_text="validate").first.wait_for(timeout=30_000)
+            rows = page.get_by_role("row").all_inner_texts()
+            browser.close()
+        shown = {s for s in STAGES for r in rows if s in r.split("\n")}
+        assert shown == set(STAGES), f"stage runs shown: {sorted(shown)}; rows: {rows}"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        try:
+            rc = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError("bondiff ui did not stop within 30 s of SIGINT")
+    assert rc == 0, proc.stdout.read()[-2000:]
+    time.sleep(0.5)
+    assert server_pgid is not None and _group_members(server_pgid) == [], "server processes left behind"
