@@ -60,7 +60,36 @@ def fetch_run_artifacts(run_id: str, dest: Path, tracking_uri: str | None = None
     if stage != "sample" and upstream:
         mlflow.artifacts.download_artifacts(run_id=upstream, dst_path=str(dest / "sample"))
         lineage["sample"] = upstream
+    elif stage == "validate":
+        _copy_logged_input(run, "generated", dest / "sample")
     return lineage
+
+
+def _copy_logged_input(run, name: str, dest: Path) -> None:
+    """A standalone validate run has no upstream sample run: use the SDF it logged as input
+    ``name`` (its local path), provided the file still has the logged content hash."""
+    import json
+    import shutil
+
+    from pipeline.hashing import file_hash
+
+    for di in getattr(run.inputs, "dataset_inputs", None) or []:
+        ds = di.dataset
+        if ds.name != name:
+            continue
+        try:
+            uri = json.loads(ds.source).get("uri", "")
+        except (TypeError, ValueError):
+            uri = ""
+        path = Path(uri.removeprefix("file://"))
+        if not path.is_file():
+            raise UserError(f"the validate run's generated SDF {uri!r} is not available here")
+        if ds.digest and file_hash(path) != ds.digest:
+            raise UserError(f"{path} changed since the validate run (content hash differs); re-run validate")
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dest / path.name)
+        return
+    raise UserError(f"validate run {run.info.run_id} names no upstream sample run and logged no generated SDF")
 
 
 def _handler(args: argparse.Namespace) -> int:

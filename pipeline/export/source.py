@@ -2,8 +2,9 @@
 run, its per-conformer table.
 
 The per-conformer table (``.parquet`` or ``.csv``) is recognised by its columns: a boolean
-``valid`` plus a key — ``record_index`` (0-based position of the conformer in the SDF) or
-``name`` + ``conformer_index`` (the SDF title and property). An optional ``failed`` column (text
+``valid`` plus a key — ``record_index`` (0-based position of the conformer in the SDF), ``record``
+(1-based, what ``bondiff validate`` writes in ``conformers.csv``/``.parquet``) or ``name`` +
+``conformer_index`` (the SDF title and property). An optional ``failed`` column (text
 or list of check names) is carried over as ``failed_checks``.
 """
 
@@ -46,25 +47,43 @@ def _read_table(path: Path):
     return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
 
 
-def _is_validity_table(df) -> bool:
+def _key_columns(df) -> tuple[str, ...] | None:
     cols = set(df.columns)
-    return "valid" in cols and ("record_index" in cols or {"name", "conformer_index"} <= cols)
+    if "valid" not in cols:
+        return None
+    for key in (("record_index",), ("record",), ("name", "conformer_index")):
+        if set(key) <= cols:
+            return key
+    return None
+
+
+def _is_validity_table(df) -> bool:
+    return _key_columns(df) is not None
 
 
 def find_table(root: Path, name: str | None = None) -> Path | None:
-    """The per-conformer validation table under ``root``, or None when there is none."""
+    """The per-conformer validation table under ``root``, or None when there is none.
+
+    The same table written as both ``.parquet`` and ``.csv`` counts once (parquet preferred); when
+    several tables qualify, one named ``conformers.*`` (the validate stage's) wins.
+    """
     cands = sorted(p for p in Path(root).rglob("*") if p.suffix in TABLE_SUFFIXES and not p.name.startswith("."))
     if name is not None:
         return _pick(cands, name, "table", Path(root))
-    tables = []
+    by_stem: dict[Path, Path] = {}
     for p in cands:
         try:
-            if _is_validity_table(_read_table(p)):
-                tables.append(p)
+            ok = _is_validity_table(_read_table(p))
         except Exception:  # an unreadable side table is not the one we look for  # noqa: BLE001
             continue
+        if ok and (p.with_suffix("") not in by_stem or p.suffix == ".parquet"):
+            by_stem[p.with_suffix("")] = p
+    tables = sorted(by_stem.values())
     if len(tables) > 1:
-        raise StageError(f"several per-conformer tables under {root}: {', '.join(p.name for p in tables)}; choose one")
+        named = [p for p in tables if p.stem == "conformers"]
+        if len(named) == 1:
+            return named[0]
+        raise StageError(f"several per-conformer tables under {root}: {', '.join(map(str, tables))}; choose one")
     return tables[0] if tables else None
 
 
@@ -116,16 +135,22 @@ class ValidityTable:
 
 
 def load_validity(path: Path) -> ValidityTable:
+    """Read a per-conformer table; keys: ``record_index`` (0-based), ``record`` (1-based, the
+    validate stage's) or ``name`` + ``conformer_index``."""
     df = _read_table(path)
-    if not _is_validity_table(df):
-        raise StageError(f"{path}: needs a `valid` column and `record_index` or `name` + `conformer_index`")
-    failed = df["failed"] if "failed" in df.columns else [None] * len(df)
+    key = _key_columns(df)
+    if key is None:
+        raise StageError(f"{path}: needs a `valid` column and `record_index`, `record` or `name` + `conformer_index`")
+    failed = list(df["failed"]) if "failed" in df.columns else [None] * len(df)
+    valid = list(df["valid"])
     by_index: dict[int, tuple[bool | None, str | None]] = {}
     by_key: dict[tuple[str, str], tuple[bool | None, str | None]] = {}
-    if "record_index" in df.columns:
-        for ri, v, f in zip(df["record_index"], df["valid"], failed):
-            by_index[int(ri)] = (_as_bool(v), _failed_text(f))
+    if key[0] in ("record_index", "record"):
+        shift = 1 if key[0] == "record" else 0
+        for ri, v, f in zip(df[key[0]], valid, failed):
+            by_index[int(ri) - shift] = (_as_bool(v), _failed_text(f))
     else:
-        for n, ci, v, f in zip(df["name"], df["conformer_index"], df["valid"], failed):
-            by_key[(str(n), str(ci))] = (_as_bool(v), _failed_text(f))
+        for n, ci, v, f in zip(df["name"], df["conformer_index"], valid, failed):
+            ci_text = str(int(ci)) if isinstance(ci, float) and ci == ci else str(ci)
+            by_key[(str(n), ci_text)] = (_as_bool(v), _failed_text(f))
     return ValidityTable(by_index, by_key)
