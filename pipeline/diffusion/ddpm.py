@@ -1,10 +1,10 @@
 """Discrete DDPM quantities (notes 02–04) and how they relate to the continuous schedule.
 
-* :func:`discretize`: for a continuous VP schedule and ``T`` steps on the grid ``t_i = i/T``
-  (clamped to the schedule's range), ``ᾱ_i = α(t_i)²``, ``β_i = 1 − ᾱ_i/ᾱ_{i−1}``, ``α_i = 1 − β_i``;
+* :func:`discretize`: for a continuous VP schedule and ``T`` steps on the grid ``t_i = t_max·i/T``
+  (``t_0 = 0`` is the data; ``t_i < t_min`` are clamped by the schedule), ``ᾱ_i = α(t_i)²``, ``β_i = 1 − ᾱ_i/ᾱ_{i−1}``, ``α_i = 1 − β_i``;
   then ``∏_{j≤i} α_j = ᾱ_i`` exactly (cosine schedule of Nichol & Dhariwal in this form).
-* :func:`euler_betas`: the DDPM convention ``β_i ≈ β(t_i)/T`` (Song et al.): its products converge to
-  ``α(t)²`` as ``T → ∞`` (first order in 1/T).
+* :func:`euler_betas`: the DDPM convention ``β_i ≈ β(t_i)·Δt`` with ``Δt = t_max/T`` (Song et al.:
+  ``β_i = β(t_i)/T``): its products converge to ``α(t_i)²`` as ``T → ∞`` (first order in 1/T).
 * :func:`posterior`: ``q(x_s | x_t, x_0) = N(a x_t + b x_0, ṽ Σ)`` for any ``s < t`` of the
   continuous schedule. With Σ-shaped noise the coefficients are the scalar DDPM ones, the
   covariance is ``ṽ Σ`` (noise ``sqrt(ṽ) R z``):
@@ -49,14 +49,18 @@ def _posterior_from_cumprod(abar: torch.Tensor, betas: torch.Tensor) -> tuple[to
     return coef_xt, coef_x0, var
 
 
-def discretize(schedule: Schedule, T: int) -> DiscreteSchedule:
-    """DDPM arrays whose ᾱ products equal the continuous ``α(t_i)²`` on ``t_i = i/T`` (float64).
-
-    ``t_0 = 0`` is the data (``ᾱ_0 = 1``); ``t_i`` for ``i ≥ 1`` are clamped to ``[t_min, t_max]``.
-    """
+def _grid(schedule: Schedule, T: int) -> torch.Tensor:
     if T < 1:
         raise ValueError(f"T must be >= 1, got {T}")
-    t = torch.linspace(0.0, 1.0, T + 1, dtype=torch.float64)
+    return torch.linspace(0.0, schedule.t_max, T + 1, dtype=torch.float64)
+
+
+def discretize(schedule: Schedule, T: int) -> DiscreteSchedule:
+    """DDPM arrays whose ᾱ products equal the continuous ``α(t_i)²`` on ``t_i = t_max·i/T`` (float64).
+
+    ``t_0 = 0`` is the data (``ᾱ_0 = 1``); the schedule clamps ``t_i < t_min`` to ``t_min``.
+    """
+    t = _grid(schedule, T)
     abar = schedule.alpha(t) ** 2
     abar[0] = 1.0
     betas = 1.0 - abar / torch.cat([abar.new_ones(1), abar[:-1]])
@@ -66,9 +70,9 @@ def discretize(schedule: Schedule, T: int) -> DiscreteSchedule:
 
 
 def euler_betas(schedule: Schedule, T: int) -> torch.Tensor:
-    """``β_i = β(t_i)/T`` on ``t_i = i/T`` (index 0 unused = 0): the classic DDPM discretisation."""
-    t = torch.linspace(0.0, 1.0, T + 1, dtype=torch.float64)
-    betas = schedule.beta(t) / T
+    """``β_i = β(t_i)·t_max/T`` on ``t_i = t_max·i/T`` (index 0 unused = 0): the classic DDPM discretisation."""
+    t = _grid(schedule, T)
+    betas = schedule.beta(t) * (schedule.t_max / T)
     betas[0] = 0.0
     return betas
 
