@@ -1,0 +1,45 @@
+"""Configuration of ``bondiff benchmark`` (``configs/benchmark.yaml``)."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from pipeline.config import StrictModel
+from pipeline.validate.config import ValidateConfig
+
+__all__ = ["BondiffSamplerConfig", "BenchmarkConfig", "KNOWN_SAMPLERS"]
+
+KNOWN_SAMPLERS = ("bondiff", "etkdg", "etkdg-mmff")
+
+
+class BondiffSamplerConfig(StrictModel):
+    """How the ``bondiff`` sampler calls ``pipeline.api.generate_conformers``."""
+
+    model: str | None = Field(None, description="model dir / checkpoint / models:/ URI; None = latest registered, else shipped")
+    sampler: str = "ode"
+    steps: int | None = Field(None, ge=1, description="None = the API's default")
+    device: str | None = None
+
+
+class BenchmarkConfig(StrictModel):
+    """Samplers scored side by side on the same molecules, sample count and machine."""
+
+    samplers: list[str] = Field(default_factory=lambda: ["bondiff", "etkdg", "etkdg-mmff"])
+    samples_per_reference: int = Field(2, ge=1, description="generate this many × K conformers for K references")
+    limit: int | None = Field(None, ge=1, description="only the first N reference molecules")
+    seed: int = Field(42, ge=1, description="RDKit seed (> 0: with randomSeed=0 RDKit 2026.09 gives identical conformers)")
+    mmff_max_iters: int = Field(2000, ge=1, description="etkdg-mmff: MMFF optimisation iterations")
+    bondiff: BondiffSamplerConfig = Field(default_factory=BondiffSamplerConfig)
+    validate_: ValidateConfig = Field(default_factory=ValidateConfig, alias="validate")
+
+    model_config = {**StrictModel.model_config, "populate_by_name": True}
+
+    @field_validator("samplers")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        unknown = [s for s in v if s not in KNOWN_SAMPLERS]
+        if unknown:
+            raise ValueError(f"unknown samplers {unknown}; known: {list(KNOWN_SAMPLERS)}")
+        if not v:
+            raise ValueError("give at least one sampler")
+        return list(dict.fromkeys(v))

@@ -1,0 +1,81 @@
+"""The samplers the benchmark compares: RDKit ETKDGv3, ETKDGv3 + MMFF, and bondiff.
+
+A sampler is ``fn(mol, n, seed) -> Mol`` taking the intended molecule (hydrogens explicit, stereo
+set) and returning a molecule with up to ``n`` conformers. :func:`get_sampler` also says when a
+sampler cannot run here (e.g. ``pipeline.api`` or a model is missing) and why.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from pipeline.benchmark.config import BenchmarkConfig
+
+__all__ = ["Sampler", "get_sampler", "SamplerUnavailable"]
+
+Sampler = Callable[[Any, int, int], Any]
+
+
+class SamplerUnavailable(RuntimeError):
+    """The sampler cannot run in this environment (the message says why)."""
+
+
+def etkdg(mol: Any, n: int, seed: int) -> Any:
+    """RDKit ETKDGv3, seeded, one thread (so CPU time per conformer is comparable)."""
+    from rdkit import Chem
+    from rdkit.Chem import rdDistGeom
+
+    m = Chem.Mol(mol)
+    m.RemoveAllConformers()
+    params = rdDistGeom.ETKDGv3()
+    params.randomSeed = int(seed)
+    params.numThreads = 1
+    rdDistGeom.EmbedMultipleConfs(m, int(n), params)
+    return m
+
+
+def make_etkdg_mmff(max_iters: int) -> Sampler:
+    def etkdg_mmff(mol: Any, n: int, seed: int) -> Any:
+        """ETKDGv3 then MMFF94 optimisation of every conformer (UFF when MMFF lacks parameters)."""
+        from rdkit.Chem import rdForceFieldHelpers as ffh
+
+        m = etkdg(mol, n, seed)
+        if m.GetNumConformers():
+            if ffh.MMFFHasAllMoleculeParams(m):
+                ffh.MMFFOptimizeMoleculeConfs(m, numThreads=1, maxIters=max_iters)
+            else:
+                ffh.UFFOptimizeMoleculeConfs(m, numThreads=1, maxIters=max_iters)
+        return m
+
+    return etkdg_mmff
+
+
+def make_bondiff(cfg: BenchmarkConfig) -> Sampler:
+    """``pipeline.api.generate_conformers`` with the configured model; loads the model once (warm-up)."""
+    try:
+        from pipeline.api import generate_conformers
+    except ImportError as exc:
+        raise SamplerUnavailable(f"pipeline.api.generate_conformers is not available ({exc})") from exc
+    b = cfg.bondiff
+    kwargs: dict[str, Any] = {"sampler": b.sampler, "model": b.model, "device": b.device}
+    if b.steps is not None:
+        kwargs["steps"] = b.steps
+    try:  # load the model outside the timed region (ETKDG has nothing to load)
+        generate_conformers("CC", num_confs=1, seed=1, **kwargs)
+    except Exception as exc:
+        raise SamplerUnavailable(f"bondiff model could not be used: {type(exc).__name__}: {exc}") from exc
+
+    def bondiff(mol: Any, n: int, seed: int) -> Any:
+        return generate_conformers(mol, num_confs=int(n), seed=int(seed), **kwargs)
+
+    return bondiff
+
+
+def get_sampler(name: str, cfg: BenchmarkConfig) -> Sampler:
+    if name == "etkdg":
+        return etkdg
+    if name == "etkdg-mmff":
+        return make_etkdg_mmff(cfg.mmff_max_iters)
+    if name == "bondiff":
+        return make_bondiff(cfg)
+    raise SamplerUnavailable(f"unknown sampler {name!r}")

@@ -1,0 +1,71 @@
+"""``bondiff benchmark``: score samplers (bondiff, ETKDG, ETKDG+MMFF) against reference ensembles (see docs/benchmark.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pipeline.commands._common import UserError, add_config_args, add_subcommand, add_tracking_args, stage_config, tracking_kwargs
+
+EXAMPLES = """\
+  bondiff benchmark --reference ../shared/data/hutchison_dev --samplers etkdg,etkdg-mmff --limit 20
+  bondiff benchmark --reference ../shared/data/hutchison_dev --samplers bondiff,etkdg,etkdg-mmff --json bench.json
+  bondiff benchmark --reference work/qm9 --samplers etkdg --set validate.metrics.delta=0.5
+
+For K reference conformers of a molecule every sampler makes 2K; the validate stage scores them.
+Prints one side-by-side table (also DIR/table.md, DIR/benchmark.json; per-sampler reports in DIR/SAMPLER/).
+"""
+
+
+def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
+    p = add_subcommand(sub, name, help_text, _run, description=__doc__.splitlines()[0].split(": ", 1)[1], examples=EXAMPLES)
+    p.add_argument("--reference", "-r", required=True, type=Path, metavar="DIR", help="reference conformers: a reference-set dir (molecules.smi + xyz/) or a bondiff dataset")
+    p.add_argument("--samplers", "-s", default=None, metavar="A,B", help="comma-separated: bondiff, etkdg, etkdg-mmff (default: all three)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N reference molecules")
+    p.add_argument("--json", type=Path, default=None, metavar="FILE", help="write the table as JSON: {sampler: {metric: value}}")
+    p.add_argument("--out", "-o", type=Path, default=Path("bondiff-work/benchmark"), metavar="DIR", help="working directory (default: bondiff-work/benchmark)")
+    p.add_argument("--workers", type=int, default=None, metavar="N", help="validation processes (default: all cores)")
+    add_config_args(p, default=None)
+    add_tracking_args(p)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipeline.benchmark import BenchmarkConfig, run_benchmark
+    from pipeline.types import StageError
+
+    if not args.reference.exists():
+        raise UserError(f"reference not found: {args.reference}")
+    if args.limit is not None and args.limit < 1:
+        raise UserError("--limit must be >= 1")
+    samplers = [s.strip() for s in args.samplers.split(",") if s.strip()] if args.samplers else None
+    cfg = stage_config(BenchmarkConfig, args, {"samplers": samplers, "limit": args.limit, "validate.workers": args.workers})
+
+    def call():
+        return run_benchmark(cfg, args.reference, args.out)
+
+    run_id = None
+    try:
+        if args.no_track:
+            result = call()
+        else:
+            from pipeline.tracking import track_stage
+
+            result, run_id = track_stage("benchmark", cfg, call, **tracking_kwargs(args))
+    except StageError as exc:
+        print(f"bondiff benchmark: {exc}", file=sys.stderr)
+        return 1
+    rep = result.extra["report"]
+    print(f"benchmark on {rep['n_molecules']} molecules of {args.reference} ({rep['samples_per_reference']}K conformers per molecule, {rep['machine']['affinity']} cores)")
+    print(result.extra["text"])
+    if args.json is not None:
+        report = json.loads(Path(result.outputs["json"]).read_text())
+        keyed = {s: {**report["table"].get(s, {}), "status": st} for s, st in report["status"].items()}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(keyed, indent=2) + "\n")
+        print(f"table JSON: {args.json}")
+    print(f"details: {args.out}/ (table.md, benchmark.json, SAMPLER/validate/report.html)")
+    if run_id:
+        print(f"MLflow run: {run_id}")
+    return 0 if any(v == "ok" for v in result.extra["status"].values()) else 1
