@@ -185,7 +185,7 @@ def _read_frame(cur: _Frame, file: str, name: str, frame: int, charge: int | Non
         tok = lines[cur.i].split()
         if len(tok) >= 4 and atomic_number(tok[0]) is not None:
             raise RecordProblem(f"wrong atom count: header says {n} atoms, more atom lines follow (line {cur.i + 1})")
-        raise RecordProblem(f"unexpected line {cur.i + 1} after the {n} atoms: {lines[cur.i].strip()[:40]!r}")
+        # anything else starts the next frame, which reports it
     extra["source"] = source
     return AtomsRecord(file=file, record=str(frame), name=name, atomic_numbers=z, coords=xyz, charge=charge,
                        template=template, energy=energy, extra=extra)
