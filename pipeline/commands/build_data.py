@@ -19,6 +19,7 @@ EXAMPLES = """\
   bondiff build-data --config configs/build_drugs.yaml --out work/drugs_small --limit 20
   bondiff build-data -c configs/build_drugs.yaml --out /data/drugs --workers 2 --set selection.n_molecules=5000
   bondiff build-data -c configs/build_drugs.yaml --out work/drugs_xtb --limit 5 --set xtb.enabled=true
+  bondiff build-data --merge work/qm9 work/drugs --out work/train_set   # one training set from several
 """
 
 
@@ -35,6 +36,13 @@ def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None
         help="stop taking new molecules after this long and commit what is built (manifest: recipe.effective_limit)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="DATASET",
+        default=None,
+        help="instead of building: merge these datasets into --out (dedup + benchmark exclusion again)",
+    )
     add_tracking_args(p)
 
 
@@ -47,6 +55,8 @@ def _handle(args: argparse.Namespace) -> int:
     if args.max_minutes is not None and args.max_minutes <= 0:
         raise UserError("--max-minutes must be > 0")
     cfg = stage_config(BuildConfig, args, {"workers": args.workers})
+    if args.merge:
+        return _merge(args, cfg)
 
     def call():
         try:
@@ -74,4 +84,25 @@ def _handle(args: argparse.Namespace) -> int:
         print(f"  ... {len(result.errors) - 10} more errors in manifest.json")
     if args.verbose:
         print(json.dumps(result.extra.get("manifest", {}).get("counts", {}), indent=2))
+    return 0
+
+
+def _merge(args: argparse.Namespace, cfg) -> int:
+    from pipeline.builder.merge import merge_datasets
+
+    def call():
+        return merge_datasets(args.merge, args.out, cfg.exclusion)
+
+    if args.no_track:
+        result = call()
+    else:
+        from pipeline.tracking import track_stage
+
+        result, run_id = track_stage("merge-data", cfg.exclusion, call, **tracking_kwargs(args))
+        print(f"mlflow run: {run_id}")
+    m = result.metrics
+    print(
+        f"dataset {result.outputs['dataset']}: {int(m['molecules'])} molecules, {int(m['conformers'])} conformers "
+        f"({int(m['duplicates'])} duplicates dropped, {int(m['excluded'])} benchmark molecules excluded)"
+    )
     return 0

@@ -2,11 +2,12 @@ import json
 
 import numpy as np
 import pytest
-from _builder_util import SMALL, fast_config, write_wheel
+from _builder_util import SHARED_HUTCHISON, SMALL, fast_config, write_wheel
 from rdkit import Chem
 from rdkit.Chem import AllChem
 
 from pipeline.builder import run_build
+from pipeline.builder.config import ExclusionConfig
 from pipeline.builder.conformers import KCAL_PER_HARTREE, stereo_matches
 from pipeline.builder.stage import assign_split
 from pipeline.data import ConformerDataset
@@ -89,3 +90,33 @@ def test_cli_build_data_is_tracked(wheel, tmp_path, mlflow_store):
     assert runs[0].data.metrics["molecules"] == 1
     assert json.loads((tmp_path / "ds" / "manifest.json").read_text())["counts"]["molecules"] == 1
     assert main(["build-data", "-c", str(cfg), "--out", str(tmp_path / "x"), "--limit", "0"]) == 2
+    merged = tmp_path / "merged"
+    assert main(["build-data", "-c", str(cfg), "--merge", str(tmp_path / "ds"), "--out", str(merged), "--no-track"]) == 0
+    assert ConformerDataset(merged).entries == ConformerDataset(tmp_path / "ds").entries
+
+
+def test_merge_keeps_splits_drops_duplicates_and_reference_molecules(built, tmp_path):
+    from pipeline.builder.merge import merge_datasets
+    from pipeline.data import DatasetWriter, MoleculeEntry
+
+    _, out = built
+    drugs = ConformerDataset(out)
+    # a second set: one molecule already in `drugs`, nicotine (a Hutchison reference), methane
+    from pipeline.chem import bonds_array, mapped_smiles
+
+    w = DatasetWriter(tmp_path / "other")
+    for smi in (drugs.entries[0].smiles, "CN1CCCC1c1cccnc1", "C"):
+        mol = Chem.AddHs(Chem.MolFromSmiles(smi))
+        AllChem.EmbedMolecule(mol, randomSeed=0)
+        entry = MoleculeEntry(smi, Chem.MolToSmiles(Chem.MolFromSmiles(smi)), mapped_smiles(mol), 0, "t", "test")
+        w.add(entry, [a.GetAtomicNum() for a in mol.GetAtoms()], [0] * mol.GetNumAtoms(), bonds_array(mol),
+              mol.GetConformer().GetPositions()[None])
+    w.commit()
+    res = merge_datasets([out, tmp_path / "other"], tmp_path / "merged", ExclusionConfig(reference_dirs=[str(SHARED_HUTCHISON)]))
+    merged = ConformerDataset(tmp_path / "merged")
+    assert [e.smiles for e in merged.entries] == [e.smiles for e in drugs.entries] + ["C"]
+    assert [e.split for e in merged.entries][:-1] == [e.split for e in drugs.entries]
+    assert merged.entries[-1].split == "test" and merged.n_conformers == drugs.n_conformers + 1
+    assert res.metrics["duplicates"] == 1 and merged.manifest["excluded"][0]["reference"] == "astex_1p2y"
+    assert [p["dataset_hash"] for p in merged.manifest["recipe"]["merged_from"]] == [drugs.digest, ConformerDataset(tmp_path / "other").digest]
+    np.testing.assert_array_equal(merged.molecule(0).coords, drugs.molecule(0).coords)  # copied, not re-centred
