@@ -18,7 +18,6 @@ __all__ = ["CheckConfig", "MetricsConfig", "ValidateConfig", "CHECK_NAMES"]
 
 #: every boolean check column, in the order they are reported
 CHECK_NAMES: tuple[str, ...] = (
-    "sanitizable",
     "connectivity",
     "stereo_centres",
     "stereo_bonds",
