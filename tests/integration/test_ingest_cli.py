@@ -1,0 +1,62 @@
+"""`bondiff ingest` end to end: the shipped Hutchison set (tracked in a temporary MLflow store)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.cli import main
+
+
+
+def shared_hutchison(data_dir):
+    """The shared copy of the Hutchison development set (``../shared``), else the shipped one."""
+    shared = data_dir.parent.parent / "shared" / "data" / "hutchison_dev"
+    return shared if (shared / "molecules.smi").is_file() else data_dir / "hutchison_dev"
+
+
+def _run(argv, capsys):
+    rc = main(argv)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_hutchison_dev_full_ingest_tracked_then_cached(data_dir, tmp_path, mlflow_store, capsys):
+    import mlflow
+
+    out = tmp_path / "hutchison"
+    rc, stdout, _ = _run(["ingest", str(data_dir / "hutchison_dev"), "--out", str(out)], capsys)
+    assert rc == 0, stdout
+    assert "194 molecules, 1929 conformers" in stdout and "0 errors" in stdout
+    mf = json.loads((out / "manifest.json").read_text())
+    assert mf["counts"]["molecules"] == 194 and mf["counts"]["conformers"] == 1929 and mf["errors"] == []
+    runs = mlflow.search_runs(experiment_names=["bondiff"], output_format="list")
+    (run,) = runs
+    assert run.data.tags["stage"] == "ingest" and run.data.tags["reused"] == "false"
+    assert run.data.metrics["conformers"] == 1929 and run.data.metrics["errors"] == 0
+    assert run.data.params["max_atoms"] == "200"
+
+    # same content (here: the shared copy when present, else the same folder) -> cache hit
+    src = shared_hutchison(data_dir)
+    rc, stdout, _ = _run(["ingest", str(src), "--out", str(out), "--no-track"], capsys)
+    assert rc == 0 and "reused cached dataset" in stdout and "194 molecules, 1929 conformers" in stdout
+
+
+def test_no_good_record_exits_non_zero_with_one_line(tmp_path, capsys):
+    (tmp_path / "bad.xyz").write_text("3\nbroken\nC 0 0 0\n")
+    rc, stdout, stderr = _run(["ingest", str(tmp_path / "bad.xyz"), str(tmp_path / "gone.sdf"), "--out", str(tmp_path / "o"), "--no-track"], capsys)
+    assert rc == 1
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "no good record in 2 records" in lines[0] and "bad.xyz" in lines[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_usage_errors_and_help(tmp_path, capsys):
+    rc, _, stderr = _run(["ingest", "--limit", "5", "x.xyz", "--out", str(tmp_path / "o"), "--no-track"], capsys)
+    assert rc == 2 and "--qm9" in stderr
+    rc, _, stderr = _run(["ingest", "--out", str(tmp_path / "o"), "--no-track", "--set", "max_atomz=3", "x.xyz"], capsys)
+    assert rc == 2 and "max_atomz" in stderr
+    with pytest.raises(SystemExit):
+        main(["ingest", "--help"])
+    assert "bondiff ingest --qm9 --limit" in capsys.readouterr().out
