@@ -16,12 +16,14 @@ class CalibrationConfig(StrictModel):
 
     ``c`` always makes the prior's mean squared bonded distance equal the data's; ``λ`` is chosen
     on a log grid in ``[lam_min, lam_max]`` so that the mean squared radius of gyration matches
-    too (or fixed to ``PriorConfig.lam`` when ``fit_lam`` is false).
+    too (or fixed to ``PriorConfig.lam`` when ``fit_lam`` is false). Real molecules are more
+    extended than a Gaussian bond network, so λ usually ends at ``lam_min`` (reported as
+    ``lam_at_bound``); the remaining global scale ratio is reported as ``sigma_data``.
     """
 
     enabled: bool = True
     fit_lam: bool = True
-    lam_min: float = Field(0.01, gt=0)
+    lam_min: float = Field(0.05, gt=0, description="keeps fragments a few Å apart (ion–rest rms distance ≈ sqrt(3/(c λ)))")
     lam_max: float = Field(10.0, gt=0)
     lam_grid: int = Field(61, ge=2, description="points of the log-spaced λ grid")
     max_molecules: int = Field(2000, ge=1, description="deterministic subsample used for calibration")
