@@ -70,12 +70,14 @@ def generate_conformers_batch(
     atom_budget: int = 4096,
     progress: bool = False,
     return_errors: bool = False,
+    divergence: Any = None,
 ):
     """Conformers for many molecules (SMILES or RDKit Mols) in shared batches.
 
     Returns a list aligned with ``mols``: a ``Mol`` with conformers, or ``None`` for a molecule that
     could not be sampled. With ``return_errors`` also the list of
-    :class:`~pipeline.types.RecordError` (record = position, 1-based, and name).
+    :class:`~pipeline.types.RecordError` (record = position, 1-based, and name). ``divergence``
+    (a :class:`~pipeline.sample.config.DivergenceConfig`) sets what counts as a diverged sample.
     """
     from pipeline.sample.generate import generate_detailed, resolve_device, spec_max_atoms
     from pipeline.sample.inputs import DEFAULT_ELEMENTS, check_supported, spec_elements
@@ -112,6 +114,7 @@ def generate_conformers_batch(
             dev,
             atom_budget,
             progress=progress,
+            divergence=divergence,
             records=[("<api>", f"{mi.record} ({mi.name})") for mi in ok],
         )
         errors += res.errors
@@ -138,6 +141,7 @@ def generate_conformers(
     seed: int = 0,
     model: Any = None,
     device: str | None = None,
+    divergence: Any = None,
 ):
     """``num_confs`` conformers of one molecule (SMILES or RDKit ``Mol``) -> RDKit ``Mol``.
 
@@ -148,7 +152,7 @@ def generate_conformers(
     could be generated (bad SMILES, unsupported element, too many atoms, ...).
     """
     mols, errors = generate_conformers_batch(
-        [mol_or_smiles], num_confs, sampler, steps, seed, model, device, return_errors=True
+        [mol_or_smiles], num_confs, sampler, steps, seed, model, device, return_errors=True, divergence=divergence
     )
     if mols[0] is None:
         raise ConformerGenerationError("; ".join(str(e) for e in errors) or "no conformer generated")

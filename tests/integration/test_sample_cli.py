@@ -1,0 +1,86 @@
+"""bondiff sample / bondiff export end to end: tiny saved model, temporary MLflow store, exit codes."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from rdkit import Chem
+
+from pipeline.cli import main
+from pipeline.model import save_model
+from pipeline.sample.testing import tiny_model, torch_threads
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    with torch_threads(1):
+        yield
+
+
+LOOSE = ["--set", "divergence.max_bond_length=1000", "--set", "divergence.max_radius=10000"]  # untrained model
+FAST = ["--steps", "2", "--sampler", "ode_euler", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    model, spec = tiny_model(seed=3, max_atoms=40)
+    return str(save_model(tmp_path_factory.mktemp("m") / "model", model, spec))
+
+
+def _records(path):
+    return [m for m in Chem.SDMolSupplier(str(path), removeHs=False)]
+
+
+def test_sample_tracked_then_export(mlflow_store, tmp_path, model_dir, capsys):
+    import mlflow
+
+    out = tmp_path / "gen.sdf"
+    rc = main(["sample", "--smiles", "CCO ethanol", "--smiles", "xx broken", "--smiles", "C[NH3+].[Cl-] salt",
+               "-n", "2", "--model", model_dir, "--out", str(out), *FAST, *LOOSE])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    assert "error: --smiles [record 2 (broken)]: cannot parse SMILES 'xx'" in cap.err
+    recs = _records(out)
+    assert [r.GetProp("_Name") for r in recs] == ["ethanol", "ethanol", "salt", "salt"]
+    runs = mlflow.search_runs(search_all_experiments=True, filter_string="tags.stage = 'sample'", output_format="list")
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED" and run.data.metrics["conformers_per_s"] > 0
+    assert run.data.params["steps"] == "2" and run.data.params["sampler"] == "ode_euler"
+    assert {r.GetProp("run_id") for r in recs} == {run.info.run_id}
+    arts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert {"gen.sdf", "gen.errors.json"} <= arts
+
+    # export everything from the sample run
+    exp = tmp_path / "export.sdf"
+    assert main(["export", "--run-id", run.info.run_id, "--out", str(exp)]) == 0
+    assert [r.GetPropsAsDict() for r in _records(exp)] == [r.GetPropsAsDict() for r in recs]
+
+    # a validate-like run downstream of it: only the valid conformers, one file per molecule
+    with mlflow.start_run(tags={"stage": "validate", "upstream.sample": run.info.run_id}) as v:
+        table = tmp_path / "conformers.csv"
+        pd.DataFrame({"record": [1, 2, 3, 4], "valid": [False, True, True, True], "failed": ["clash", "", "", ""]}).to_csv(table, index=False)
+        mlflow.log_artifact(str(table), "report")
+    by_mol = tmp_path / "by_mol"
+    assert main(["export", "--run-id", v.info.run_id, "--only-valid", "--per-molecule", "--out", str(by_mol)]) == 0
+    assert sorted(p.name for p in by_mol.iterdir()) == ["ethanol.sdf", "salt.sdf"]
+    eth = _records(by_mol / "ethanol.sdf")
+    assert [r.GetProp("conformer_index") for r in eth] == ["1"] and eth[0].GetProp("valid") == "true"
+    exports = mlflow.search_runs(search_all_experiments=True, filter_string="tags.stage = 'export'", output_format="list")
+    assert len(exports) == 2 and any(r.data.tags.get("upstream.sample") == run.info.run_id for r in exports)
+    capsys.readouterr()
+    assert main(["export", "--run-id", "0123456789abcdef", "--out", str(tmp_path / "none.sdf")]) == 2
+    assert "no MLflow run" in capsys.readouterr().err
+
+
+def test_exit_codes(tmp_path, model_dir, capsys):
+    out = tmp_path / "o.sdf"
+    assert main(["sample", "--smiles", "xx", "--smiles", "C[Se]C", "--model", model_dir, "--out", str(out), "--no-track", *FAST]) == 1
+    assert "nothing generated" in capsys.readouterr().err and not out.exists()
+    assert main(["sample", "--out", str(out), "--no-track"]) == 2
+    assert "no input" in capsys.readouterr().err
+    assert main(["sample", "--smiles", "CCO", "--model", str(tmp_path / "missing"), "--out", str(out), "--no-track"]) == 2
+    assert "model not found" in capsys.readouterr().err
+    empty = tmp_path / "empty.smi"
+    empty.write_text("")
+    assert main(["sample", "--input", str(empty), "--model", model_dir, "--out", str(out), "--no-track"]) == 1
+    assert "empty input" in capsys.readouterr().err
