@@ -61,6 +61,10 @@ class ConformerConfig(StrictModel):
 
     num_embed: int = Field(30, ge=1)  # ETKDG attempts per molecule
     embed_prune_rms: float = Field(0.1, ge=0.0)  # ETKDG's own pruning of near-duplicates (Å)
+    # A first single embedding within this many seconds probes the stereoisomer: impossible ones
+    # (e.g. bridged bicycles with an infeasible bridgehead pair) fail fast and the next isomer is
+    # tried, instead of ETKDG retrying for minutes. The full embedding gets num_embed times this.
+    embed_timeout_s: int = Field(3, ge=1)
     mmff_variant: Literal["MMFF94", "MMFF94s"] = "MMFF94s"
     mmff_max_iters: int = Field(2000, ge=1)
     energy_window_kcal: float = Field(10.0, gt=0.0)  # keep conformers within this of the minimum

@@ -58,13 +58,17 @@ def generate_ensemble(mol_h, target_smiles: str, cfg: ConformerConfig, seed: int
 
     params = rdDistGeom.ETKDGv3()
     params.randomSeed = int(seed)
-    params.pruneRmsThresh = float(cfg.embed_prune_rms)
     params.numThreads = 1
     params.enforceChirality = True
-    cids = list(rdDistGeom.EmbedMultipleConfs(mol_h, cfg.num_embed, params))
+    params.timeout = int(cfg.embed_timeout_s)
+    if rdDistGeom.EmbedMolecule(Chem.Mol(mol_h), params) < 0:
+        raise ConformerError(f"stereoisomer cannot be embedded (probe embedding failed within {cfg.embed_timeout_s} s)")
+    params.pruneRmsThresh = float(cfg.embed_prune_rms)
+    params.timeout = int(cfg.embed_timeout_s * cfg.num_embed)  # RDKit's timeout bounds the whole call
+    cids = [c for c in rdDistGeom.EmbedMultipleConfs(mol_h, cfg.num_embed, params) if c >= 0]  # [-1]: timed out
     stats: dict = {"embedded": len(cids)}
     if not cids:
-        raise ConformerError("ETKDG embedding failed")
+        raise ConformerError(f"ETKDG embedding failed or took over {params.timeout} s")
     if AllChem.MMFFGetMoleculeProperties(mol_h, mmffVariant=cfg.mmff_variant) is None:
         raise ConformerError(f"no {cfg.mmff_variant} parameters")
     results = AllChem.MMFFOptimizeMoleculeConfs(

@@ -67,9 +67,14 @@ def build_molecule(cand: Candidate, conf_cfg: ConformerConfig, xtb_cfg: XtbConfi
 
     t0 = time.perf_counter()
     reasons = []
-    for k, iso in enumerate(cand.isomers):
+    for k, given in enumerate(cand.isomers):
+        iso = given
         try:
-            mol_h = Chem.AddHs(Chem.MolFromSmiles(iso))
+            mol = Chem.MolFromSmiles(given)
+            if mol is None:
+                raise ValueError("cannot parse SMILES")
+            iso = Chem.MolToSmiles(mol)  # canonical: the stereo check compares canonical SMILES
+            mol_h = Chem.AddHs(mol)
             ens = generate_ensemble(mol_h, iso, conf_cfg, cand.seed + k)
             coords = conformer_coords(ens.mol)
             energies = ens.energies_kcal / KCAL_PER_HARTREE

@@ -68,3 +68,18 @@ def test_same_seed_same_ensemble_and_energy_units():
 def test_unembeddable_molecule_is_a_clear_error():
     with pytest.raises(ConformerError, match="no .*parameters|embedding failed"):
         _ensemble("[Xe]", num_embed=2)
+
+
+def test_impossible_stereoisomer_falls_back_to_the_next_one():
+    # norbornene: this bridgehead pair cannot exist; the builder must move on to a feasible isomer
+    from pipeline.builder.config import XtbConfig
+    from pipeline.builder.molecule import build_molecule
+    from pipeline.builder.selection import Candidate
+
+    impossible, feasible = "O=C(N)[C@H]1C[C@@H]2C=C[C@@H]1C2", "O=C(N)[C@H]1C[C@@H]2C=C[C@H]1C2"
+    cand = Candidate(1, "NC(=O)C1CC2C=CC1C2", [impossible, feasible], seed=3)
+    built = build_molecule(cand, ConformerConfig(num_embed=4, embed_timeout_s=1), XtbConfig())
+    assert built.error is None and built.stats["isomer_rank"] == 1
+    assert built.smiles == Chem.MolToSmiles(Chem.MolFromSmiles(feasible)) and built.coords.shape[0] >= 1
+    alone = build_molecule(Candidate(2, "x", [impossible], seed=3), ConformerConfig(num_embed=4, embed_timeout_s=1), XtbConfig())
+    assert alone.coords is None and "cannot be embedded" in alone.error
