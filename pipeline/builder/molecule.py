@@ -65,7 +65,7 @@ def build_molecule(cand: Candidate, conf_cfg: ConformerConfig, xtb_cfg: XtbConfi
 
     from pipeline.chem import bonds_array, conformer_coords, mapped_smiles
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     reasons = []
     for k, given in enumerate(cand.isomers):
         iso = given
@@ -86,6 +86,7 @@ def build_molecule(cand: Candidate, conf_cfg: ConformerConfig, xtb_cfg: XtbConfi
             reasons.append(f"{iso}: {exc}")
             continue
         stats["seconds"] = round(time.perf_counter() - t0, 3)
+        stats["cpu_seconds"] = round(time.process_time() - c0, 3)
         return BuiltMolecule(
             record=cand.record,
             smiles=iso,
@@ -97,7 +98,7 @@ def build_molecule(cand: Candidate, conf_cfg: ConformerConfig, xtb_cfg: XtbConfi
             energies=energies,
             stats=stats,
         )
-    return BuiltMolecule(record=cand.record, error="; ".join(reasons) or "no stereoisomer", stats={"seconds": time.perf_counter() - t0})
+    return BuiltMolecule(record=cand.record, error="; ".join(reasons) or "no stereoisomer", stats={"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0})
 
 
 def build_chunk(args: tuple[list[Candidate], dict, dict]) -> list[BuiltMolecule]:

@@ -105,6 +105,7 @@ def run_build(
     stats: Counter = Counter()
     seconds: list[float] = []
     processed = 0
+    cpu_seconds = 0.0  # CPU time spent on molecules in the workers (the fair cost on a shared machine)
     stopped_early = False
     for built in _run_workers(cfg, sel.candidates, progress):
         if time_budget_s is not None and time.perf_counter() - t0 > time_budget_s:
@@ -112,11 +113,12 @@ def run_build(
             break
         processed += 1
         seconds.append(float(built.stats.get("seconds", 0.0)))
+        cpu_seconds += float(built.stats.get("cpu_seconds", 0.0))
         if built.error is not None:
             errors.append(RecordError(source_name, str(built.record), built.error))
             continue
         for k, v in built.stats.items():
-            if isinstance(v, (int, float)) and k not in ("seconds", "isomer_rank"):
+            if isinstance(v, (int, float)) and k not in ("seconds", "cpu_seconds", "isomer_rank"):
                 stats[k] += v
         entry = MoleculeEntry(
             name=f"{cfg.name}_{built.record}",
@@ -166,6 +168,7 @@ def run_build(
             "select_seconds": round(t_select, 2),
             "build_seconds": round(t_build, 2),
             "molecule_seconds_mean": round(float(np.mean(seconds)), 3) if seconds else None,
+            "molecule_cpu_seconds_total": round(cpu_seconds, 1),
             "workers": cfg.workers,
         },
     }
@@ -182,6 +185,7 @@ def run_build(
         "build_seconds": t_build,
         "molecules_per_minute": 60.0 * processed / t_build if t_build > 0 else 0.0,
         "molecules_per_core_minute": 60.0 * processed / (t_build * cfg.workers) if t_build > 0 else 0.0,
+        "molecules_per_cpu_minute": 60.0 * processed / cpu_seconds if cpu_seconds > 0 else 0.0,
     }
     if n_conf != ds.n_conformers and not cfg.xtb.enabled:  # consistency of the bookkeeping
         raise StageError(f"internal: counted {n_conf} kept conformers, dataset has {ds.n_conformers}")

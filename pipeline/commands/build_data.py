@@ -76,7 +76,7 @@ def _handle(args: argparse.Namespace) -> int:
     print(
         f"dataset {result.outputs['dataset']}: {int(m['molecules'])} molecules, {int(m['conformers'])} conformers, "
         f"{int(m['excluded'])} excluded as benchmark molecules, {int(m['errors'])} errors, "
-        f"{m['molecules_per_minute']:.1f} molecules/min"
+        f"{m['molecules_per_minute']:.1f} molecules/min wall, {m['molecules_per_cpu_minute']:.1f} per CPU-minute"
     )
     for e in result.errors[:10]:
         print(f"  error: {e}")

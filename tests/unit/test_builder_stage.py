@@ -39,6 +39,7 @@ def test_build_writes_a_dataset_with_its_recipe(built, wheel):
     assert recipe["effective_limit"] == 3 and recipe["config"]["conformers"]["num_embed"] == 8
     assert result.metrics["molecules"] == 3 and result.metrics["conformers"] == ds.n_conformers
     assert result.metrics["excluded"] == 1 and len(result.errors) == 1
+    assert result.metrics["molecules_per_cpu_minute"] > 0 and m["timing"]["molecule_cpu_seconds_total"] > 0
     assert result.inputs[0].digest == recipe["source"]["sha256"][:16]
     for view in ds:
         assert view.entry.split == assign_split(view.entry.smiles, 0.05, 0.05, "bondiff-build")
