@@ -1,0 +1,147 @@
+"""Save and load denoisers.
+
+A *model dir* holds ``spec.json`` (:class:`ModelSpec`) and ``weights.pt`` (a plain ``state_dict``,
+loaded with ``weights_only=True``). :func:`load_denoiser` accepts
+
+* a model dir;
+* a training checkpoint file (``*.pt`` written by ``pipeline.train.checkpoint``; its EMA weights are used);
+* ``models:/bondiff-denoiser/<version>`` or ``models:/bondiff-denoiser@<alias>`` (MLflow, imported lazily;
+  the registered model's artifacts contain the model dir);
+* ``None``: the latest registered ``bondiff-denoiser`` version when the tracking store has one,
+  else the shipped model in ``pipeline/resources/model/``, else a clear error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from pipeline.model.spec import ModelSpec
+
+__all__ = ["save_model", "load_denoiser", "load_model_dir", "REGISTERED_NAME", "SHIPPED_MODEL_DIR", "find_model_dir"]
+
+REGISTERED_NAME = "bondiff-denoiser"
+SHIPPED_MODEL_DIR = Path(__file__).resolve().parents[1] / "resources" / "model"
+SPEC_FILE = "spec.json"
+WEIGHTS_FILE = "weights.pt"
+
+
+def save_model(directory: str | Path, model: torch.nn.Module, spec: ModelSpec) -> Path:
+    """Write ``spec.json`` + ``weights.pt`` atomically (temp dir + rename); returns the dir."""
+    out = Path(directory)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        (tmp / SPEC_FILE).write_text(json.dumps(spec.model_dump(mode="json"), indent=2) + "\n")
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        torch.save(state, tmp / WEIGHTS_FILE)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _build(spec: ModelSpec, state: dict, device: str | torch.device):
+    from pipeline.model.precond import build_denoiser
+
+    model = build_denoiser(spec)
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def load_model_dir(directory: str | Path, device: str | torch.device = "cpu"):
+    d = Path(directory)
+    spec = ModelSpec.model_validate_json((d / SPEC_FILE).read_text())
+    state = torch.load(d / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    return _build(spec, state, device), spec
+
+
+def load_checkpoint_file(path: str | Path, device: str | torch.device = "cpu"):
+    ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or "spec" not in ckpt or "model" not in ckpt:
+        raise ValueError(f"{path} is not a bondiff checkpoint (needs 'spec' and 'model')")
+    spec = ModelSpec.model_validate(json.loads(ckpt["spec"]) if isinstance(ckpt["spec"], str) else ckpt["spec"])
+    state = ckpt.get("ema") or ckpt["model"]
+    return _build(spec, state, device), spec
+
+
+def find_model_dir(root: str | Path) -> Path:
+    """The directory under ``root`` (or ``root`` itself) that holds ``spec.json``."""
+    root = Path(root)
+    if (root / SPEC_FILE).is_file():
+        return root
+    hits = sorted(p.parent for p in root.rglob(SPEC_FILE))
+    if not hits:
+        raise FileNotFoundError(f"no {SPEC_FILE} under {root}")
+    return hits[0]
+
+
+def _registry_store_available() -> bool:
+    """True when a tracking store is configured or ./mlflow.db exists (never creates one)."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return True
+    return Path("mlflow.db").is_file()
+
+
+def _download_registered(uri: str) -> Path:
+    import mlflow
+
+    if not os.environ.get("MLFLOW_TRACKING_URI") and Path("mlflow.db").is_file():
+        mlflow.set_tracking_uri(f"sqlite:///{Path('mlflow.db').resolve()}")
+    local = mlflow.artifacts.download_artifacts(artifact_uri=uri)
+    return find_model_dir(local)
+
+
+def _latest_registered_uri() -> str | None:
+    try:
+        import mlflow
+        from mlflow.tracking import MlflowClient
+    except ImportError:
+        return None
+    if not _registry_store_available():
+        return None
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        mlflow.set_tracking_uri(f"sqlite:///{Path('mlflow.db').resolve()}")
+    try:
+        versions = MlflowClient().search_model_versions(f"name='{REGISTERED_NAME}'")
+    except Exception:  # store without a registry / no such model: fall back to the shipped model
+        return None
+    if not versions:
+        return None
+    latest = max(versions, key=lambda v: int(v.version))
+    return f"models:/{REGISTERED_NAME}/{latest.version}"
+
+
+def load_denoiser(ref: str | Path | None = None, device: str | torch.device = "cpu"):
+    """Load ``(model, spec)`` from ``ref`` (see module docstring); the model is in eval mode on ``device``."""
+    if ref is None:
+        uri = _latest_registered_uri()
+        if uri is not None:
+            return load_model_dir(_download_registered(uri), device)
+        if (SHIPPED_MODEL_DIR / SPEC_FILE).is_file():
+            return load_model_dir(SHIPPED_MODEL_DIR, device)
+        raise FileNotFoundError(
+            "no model given, no registered 'bondiff-denoiser' in the tracking store and no shipped model in "
+            f"{SHIPPED_MODEL_DIR}; train one with `bondiff train` or pass --model DIR|CHECKPOINT|models:/..."
+        )
+    text = str(ref)
+    if text.startswith("models:/"):
+        return load_model_dir(_download_registered(text), device)
+    path = Path(text)
+    if path.is_dir():
+        return load_model_dir(find_model_dir(path), device)
+    if path.is_file():
+        return load_checkpoint_file(path, device)
+    raise FileNotFoundError(f"model {text!r}: not a model dir, checkpoint file or models:/ URI")

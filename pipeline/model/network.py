@@ -1,0 +1,71 @@
+"""The raw equivariant network ``F(x, log-SNR, graph) -> per-atom vector`` (O(3)-equivariant).
+
+Inputs per atom: invariant features (``graph.x``) and the time embedding as even scalars, the
+chirality as one odd scalar (``0o``). Edge scalars: radial basis of the distance, the distance itself (/r_max, capped at 2) + one-hot graph
+hops, bond class and E/Z (cis/trans) class. Directions enter through spherical harmonics.
+The output is one ``1o`` vector per atom (the preconditioning wrapper turns it into x̂₀).
+"""
+
+from __future__ import annotations
+
+import torch
+from e3nn import o3
+from torch import nn
+
+from pipeline.model.graph import build_edges, molecule_ptr
+from pipeline.model.layers import MLP, Interaction, RadialBasis, TimeEmbedding, hidden_irreps
+from pipeline.model.spec import NetConfig
+
+__all__ = ["EquivariantNet"]
+
+
+class EquivariantNet(nn.Module):
+    def __init__(self, cfg: NetConfig, node_dim: int, pair_dims: tuple[int, int, int]):
+        super().__init__()
+        self.cfg = cfg
+        self.pair_dims = tuple(int(d) for d in pair_dims)
+        self.time = TimeEmbedding(cfg.time_dim)
+        self.node_embed = MLP([node_dim + self.time.dim, cfg.scalars, cfg.scalars])
+        self.radial = RadialBasis(cfg.num_basis, cfg.r_max)
+        self.irreps_sh = o3.Irreps.spherical_harmonics(cfg.lmax)
+        self.sh = o3.SphericalHarmonics(self.irreps_sh, normalize=True, normalization="component")
+        edge_dim = cfg.num_basis + 1 + sum(self.pair_dims)
+        hidden = hidden_irreps(cfg.scalars, cfg.pseudoscalars, cfg.vectors, cfg.tensors)
+        irreps = o3.Irreps(f"{cfg.scalars}x0e+1x0o")
+        layers = []
+        for _ in range(cfg.num_layers):
+            layers.append(Interaction(irreps, hidden, self.irreps_sh, edge_dim, cfg.edge_hidden))
+            irreps = hidden
+        self.layers = nn.ModuleList(layers)
+        self.out = o3.Linear(hidden, o3.Irreps("1x1o"))
+
+    def edge_scalars(self, length: torch.Tensor, graph, pair_index: torch.Tensor) -> torch.Tensor:
+        nh, nb, ns = self.pair_dims
+        dtype = length.dtype
+        return torch.cat(
+            [
+                self.radial(length),
+                (length / self.cfg.r_max).clamp(max=2.0).unsqueeze(-1),
+                nn.functional.one_hot(graph.pair_hops[pair_index].clamp(max=nh - 1), nh).to(dtype),
+                nn.functional.one_hot(graph.pair_bond[pair_index].clamp(max=nb - 1), nb).to(dtype),
+                nn.functional.one_hot(graph.pair_stereo[pair_index].clamp(max=ns - 1), ns).to(dtype),
+            ],
+            dim=-1,
+        )
+
+    def forward(self, pos: torch.Tensor, log_snr: torch.Tensor, graph) -> torch.Tensor:
+        """``pos`` [A,3], ``log_snr`` [M] per molecule, ``graph`` a PyG Batch -> [A,3] (not centred)."""
+        batch = graph.batch
+        num_graphs = int(log_snr.shape[0])
+        ptr = molecule_ptr(batch, num_graphs)
+        src, dst, pidx = build_edges(pos, ptr, graph.pair_bond, self.cfg.fc_max_atoms, self.cfg.cutoff)
+        vec = pos[dst] - pos[src]
+        length = vec.norm(dim=-1)
+        sh = self.sh(vec)
+        e = self.edge_scalars(length, graph, pidx)
+        t = self.time(log_snr)[batch]
+        scalars = self.node_embed(torch.cat([graph.x.to(pos.dtype), t], dim=-1))
+        h = torch.cat([scalars, graph.chirality.to(pos.dtype).unsqueeze(-1)], dim=-1)
+        for layer in self.layers:
+            h = layer(h, src, dst, sh, e)
+        return self.out(h)

@@ -1,0 +1,116 @@
+"""Edges (fully connected / cutoff + bonds), preconditioning identities, save/load round trips."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+pytest.importorskip("rdkit")
+from rdkit import Chem  # noqa: E402
+from rdkit.Chem import AllChem  # noqa: E402
+from torch_geometric.data import Batch  # noqa: E402
+
+from pipeline.diffusion import get_schedule  # noqa: E402
+from pipeline.model import io  # noqa: E402
+from pipeline.model.features import featurize  # noqa: E402
+from pipeline.model.graph import build_edges  # noqa: E402
+from pipeline.model.precond import build_denoiser, precond_coefficients  # noqa: E402
+from pipeline.model.spec import ModelSpec, net_preset  # noqa: E402
+
+
+def _mols(smiles):
+    out = []
+    for s in smiles:
+        m = Chem.AddHs(Chem.MolFromSmiles(s))
+        AllChem.EmbedMolecule(m, randomSeed=1)
+        out.append(m)
+    return out
+
+
+@pytest.fixture(scope="module")
+def batch():
+    mols = _mols(["CCO", "CCCCCCCCO"])
+    g = Batch.from_data_list([featurize(m) for m in mols])
+    x = torch.cat([torch.tensor(m.GetConformer().GetPositions(), dtype=torch.float32) for m in mols])
+    return mols, g, x
+
+
+def test_fully_connected_edges(batch):
+    _, g, x = batch
+    src, dst, pidx = build_edges(x, g.ptr, g.pair_bond, fc_max_atoms=100, cutoff=1.0)
+    n = (g.ptr[1:] - g.ptr[:-1]).tolist()
+    assert src.numel() == sum(k * (k - 1) for k in n)
+    assert torch.equal(g.batch[src], g.batch[dst]) and not bool((src == dst).any())
+    # pair index points at the (dst, src) entry of the molecule's dense pair matrix
+    m = g.batch[dst]
+    local_a, local_b = dst - g.ptr[m], src - g.ptr[m]
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(torch.tensor(n) ** 2, 0)])
+    assert torch.equal(pidx, offsets[m] + local_a * torch.tensor(n)[m] + local_b)
+
+
+def test_cutoff_edges_keep_bonds_and_near_pairs_only(batch):
+    _, g, x = batch
+    cutoff = 2.0
+    src, dst, pidx = build_edges(x, g.ptr, g.pair_bond, fc_max_atoms=10, cutoff=cutoff)
+    big = g.batch[dst] == 1  # octanol (>10 atoms) uses the cutoff graph, ethanol (9 atoms) stays complete
+    d = (x[src] - x[dst]).norm(dim=-1)
+    assert bool(((d < cutoff) | (g.pair_bond[pidx] > 0))[big].all())
+    bonded = int((g.pair_bond.reshape(-1) > 0).sum())
+    assert int((g.pair_bond[pidx] > 0).sum()) == bonded  # every bond (both directions) kept
+    n_small = int(g.ptr[1])
+    assert int((~big).sum()) == n_small * (n_small - 1)
+    all_big = (g.ptr[2] - g.ptr[1]) ** 2 - (g.ptr[2] - g.ptr[1])
+    assert int(big.sum()) < int(all_big)
+
+
+@pytest.mark.parametrize("s", [1.0, 0.7])
+def test_precond_coefficients_are_the_gaussian_posterior(s):
+    sched = get_schedule("cosine")
+    t = torch.linspace(0.01, 0.99, 25, dtype=torch.float64)
+    a, sig = sched.alpha(t), sched.sigma(t)
+    c_skip, c_out, c_in = precond_coefficients(a, sig, s)
+    var = a**2 * s**2 + sig**2
+    # E[x0 x_tᵀ] = a s² Σ, Var(x_t) = var Σ  =>  posterior mean coefficient a s²/var
+    assert torch.allclose(c_skip, a * s**2 / var)
+    assert torch.allclose(c_in**2 * var, torch.ones_like(t))  # unit-scale input
+    resid = s**2 - 2 * c_skip * a * s**2 + c_skip**2 * var  # Var(x0 - c_skip x_t) in Σ units
+    assert torch.allclose(resid, c_out**2)  # unit-scale target
+    if s == 1.0:
+        assert torch.allclose(c_skip, a) and torch.allclose(c_out, sig)
+
+
+def test_save_and_load_round_trip(tmp_path, batch):
+    _, g, x = batch
+    spec = ModelSpec(net=net_preset("tiny"))
+    torch.manual_seed(0)
+    model = build_denoiser(spec).eval()
+    t = torch.tensor([0.3, 0.6])
+    with torch.no_grad():
+        ref = model(x, t, g)
+    d = io.save_model(tmp_path / "m", model, spec)
+    loaded, spec2 = io.load_denoiser(d)
+    assert spec2 == spec
+    with torch.no_grad():
+        assert torch.equal(loaded(x, t, g), ref)
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no temp dirs left behind
+
+
+def test_load_none_without_model_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(io, "SHIPPED_MODEL_DIR", tmp_path / "nothing")
+    with pytest.raises(FileNotFoundError, match="bondiff train"):
+        io.load_denoiser(None)
+    assert not (tmp_path / "mlflow.db").exists()  # looking must not create a store
+    with pytest.raises(FileNotFoundError, match="not a model dir"):
+        io.load_denoiser(tmp_path / "missing")
+
+
+def test_load_none_falls_back_to_shipped_model(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    spec = ModelSpec(net=net_preset("tiny"))
+    io.save_model(tmp_path / "shipped", build_denoiser(spec), spec)
+    monkeypatch.setattr(io, "SHIPPED_MODEL_DIR", tmp_path / "shipped")
+    _, spec2 = io.load_denoiser(None)
+    assert spec2 == spec
