@@ -298,7 +298,7 @@ def _check_filters(z: np.ndarray, opts: PerceptionOptions) -> None:
     if len(z) > opts.max_atoms:
         raise Filtered(f"filtered: {len(z)} atoms > max_atoms {opts.max_atoms}")
     if opts.elements:
-        bad = sorted({symbol(int(zi)) for zi in np.unique(z) if int(zi) not in opts.elements})
+        bad = sorted(symbol(zi) for zi in set(z.tolist()) - opts.elements)
         if bad:
             raise Filtered(f"filtered: element(s) {', '.join(bad)} not in the allowed elements")
 

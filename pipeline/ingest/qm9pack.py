@@ -17,7 +17,7 @@ import numpy as np
 from pipeline.ingest.elements import atomic_number
 from pipeline.ingest.records import AtomsRecord, RecordProblem
 
-__all__ = ["csv_files", "iter_qm9pack", "decode_raw", "QM9_TOTAL"]
+__all__ = ["csv_files", "content_hash", "iter_qm9pack", "decode_raw", "QM9_TOTAL"]
 
 QM9_TOTAL = 130_831
 _SYMBOL = re.compile(r"[A-Za-z]+")
@@ -38,6 +38,23 @@ def csv_files() -> list[Path]:
     if missing:
         raise FileNotFoundError(f"qm9pack data files missing: {', '.join(missing)}")
     return files
+
+
+def content_hash() -> str:
+    """Content hash of the CSV parts: from the sha256 sums pip recorded in the package's RECORD
+    (no need to read 230 MB), else by hashing the files."""
+    from importlib import metadata
+
+    from pipeline.hashing import combine_hashes, file_hash
+
+    files = csv_files()
+    try:
+        recorded = {Path(str(f)).name: f.hash.value for f in metadata.distribution("qm9pack").files or [] if f.hash is not None}
+    except metadata.PackageNotFoundError:
+        recorded = {}
+    if all(f.name in recorded for f in files):
+        return combine_hashes("sha256:" + recorded[f.name] for f in files)
+    return combine_hashes(file_hash(f) for f in files)
 
 
 def iter_qm9pack(limit: int | None = None, chunk_rows: int = 5000) -> Iterator[AtomsRecord]:

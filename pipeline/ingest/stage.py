@@ -48,10 +48,9 @@ def describe_inputs(paths: Sequence[Path], cfg: IngestConfig) -> list[InputDatas
         t = Path(cfg.smiles_templates)
         out.append(InputDataset(name=t.name, path=str(t), digest=file_hash(t) if t.is_file() else "missing", context="templates"))
     if cfg.qm9:
-        from pipeline.ingest.qm9pack import csv_files
+        from pipeline.ingest.qm9pack import content_hash, csv_files
 
-        files = csv_files()
-        out.append(InputDataset(name="qm9pack", path=str(files[0].parent), digest=combine_hashes(file_hash(f) for f in files), context="qm9pack"))
+        out.append(InputDataset(name="qm9pack", path=str(csv_files()[0].parent), digest=content_hash(), context="qm9pack"))
     return out
 
 
