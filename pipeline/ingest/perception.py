@@ -15,18 +15,14 @@ RDKit is imported inside functions. Every failure raises :class:`RecordProblem` 
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
-import sys
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
 from pipeline.ingest.elements import symbol
 from pipeline.ingest.qm9pack import decode_raw
-from pipeline.ingest.rdlog import captured_rdkit_log
+from pipeline.ingest.rdlog import captured_rdkit_log, quiet_stdio as _quiet_stdio
 from pipeline.ingest.records import AtomsRecord, Conformer, Filtered, MolBlockRecord, RecordProblem, Template
 from pipeline.types import RecordError
 
@@ -76,27 +72,6 @@ def formula(z) -> str:
 
 
 # -- building blocks --------------------------------------------------------------------------
-@contextlib.contextmanager
-def _quiet_stdio(active: bool = True) -> Iterator[None]:
-    """Silence C-level stdout/stderr (file descriptors 1 and 2) inside the block."""
-    if not active:
-        yield
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved + [devnull]:
-            os.close(fd)
-
-
 def _atom_arrays(mol) -> tuple[np.ndarray, np.ndarray]:
     """(atomic numbers int16, formal charges int8)."""
     atoms = [mol.GetAtomWithIdx(i) for i in range(mol.GetNumAtoms())]

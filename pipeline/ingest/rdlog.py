@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import sys
 from typing import Iterator
 
-__all__ = ["captured_rdkit_log"]
+__all__ = ["captured_rdkit_log", "quiet_stdio"]
 
 _LOGGER = "rdkit"
 
@@ -25,8 +27,29 @@ class _ListHandler(logging.Handler):
 
 
 @contextlib.contextmanager
+def quiet_stdio(active: bool = True) -> Iterator[None]:
+    """Silence C-level stdout/stderr (file descriptors 1 and 2) inside the block."""
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved + [devnull]:
+            os.close(fd)
+
+
+@contextlib.contextmanager
 def captured_rdkit_log() -> Iterator[list[str]]:
-    """Within the block RDKit logs go to a list (yielded) instead of stderr."""
+    """Within the block RDKit logs go to a list (yielded); RDKit's own stderr stream is silenced."""
     from rdkit import rdBase
 
     rdBase.LogToPythonLogger()
@@ -36,7 +59,8 @@ def captured_rdkit_log() -> Iterator[list[str]]:
     logger.addHandler(handler)
     logger.propagate = False
     try:
-        yield handler.messages
+        with quiet_stdio():
+            yield handler.messages
     finally:
         logger.removeHandler(handler)
         logger.propagate = old_propagate
