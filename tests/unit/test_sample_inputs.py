@@ -116,3 +116,24 @@ def test_prepare_records_choice_and_check_supported():
     assert "unsupported element(s) Cl" in check_supported(mi, max_atoms=None, elements={"H", "C", "F"})
     mols, errors = read_inputs(SampleInputs(smiles=["C[Se]C selenide", "CCO"]), elements={"H", "C", "O"})
     assert [m.smiles for m in mols] == ["CCO"] and "Se" in errors[0].reason and "selenide" in errors[0].record
+
+
+def test_dataset_split_with_reference_counts(tmp_path):
+    from pipeline.chem import bonds_array, mapped_smiles
+    from pipeline.data.dataset import DatasetWriter, MoleculeEntry
+
+    w = DatasetWriter(tmp_path / "ds")
+    for name, smi, k, split in [("a", "C[C@H](N)O", 3, "test"), ("b", "CCO", 2, "train"), ("c", "C/C=C/C", 1, "test")]:
+        mol = Chem.AddHs(Chem.MolFromSmiles(smi))
+        cids = list(AllChem.EmbedMultipleConfs(mol, k, randomSeed=0))
+        coords = [mol.GetConformer(c).GetPositions() for c in cids]
+        entry = MoleculeEntry(name, canonical_smiles(mol), mapped_smiles(mol), 0, "test", split)
+        w.add(entry, [a.GetAtomicNum() for a in mol.GetAtoms()], [0] * mol.GetNumAtoms(), bonds_array(mol), coords)
+    w.commit()
+    mols, errors = read_inputs(SampleInputs(input=tmp_path / "ds", split="test"))
+    assert errors == [] and [(m.name, m.n_reference) for m in mols] == [("a", 3), ("c", 1)]
+    assert mols[0].smiles == canonical_smiles(Chem.MolFromSmiles("C[C@H](N)O")) and mols[0].stereo_assigned is None
+    assert mols[1].mol.GetNumAtoms() == 12
+    assert len(read_inputs(SampleInputs(input=tmp_path / "ds"))[0]) == 3
+    with pytest.raises(InputError, match="--split applies to a dataset directory"):
+        read_inputs(SampleInputs(input=tmp_path / "ds" / "manifest.json", split="test"))
