@@ -61,7 +61,14 @@ class PriorBatch:
         """Build the factors of molecules given as (atom count, bonds [B,2|3]) pairs."""
         if len(n_atoms) != len(bonds):
             raise ValueError(f"{len(n_atoms)} atom counts but {len(bonds)} bond arrays")
-        factors = [prior_factor(int(n), b, params.c, params.lam, params.weighted) for n, b in zip(n_atoms, bonds)]
+        cache: dict[tuple[int, tuple[int, ...], bytes], tuple[np.ndarray, np.ndarray]] = {}  # copies of a molecule: one eigh
+        factors = []
+        for n, b in zip(n_atoms, bonds):
+            arr = np.zeros((0, 3), dtype=np.int64) if b is None else np.ascontiguousarray(b, dtype=np.int64)
+            key = (int(n), arr.shape, arr.tobytes())
+            if key not in cache:
+                cache[key] = prior_factor(int(n), arr, params.c, params.lam, params.weighted)
+            factors.append(cache[key])
         return cls.from_factors([f[0] for f in factors], [f[1] for f in factors], dtype=dtype, device=device)
 
     @classmethod

@@ -144,3 +144,12 @@ def test_cuda_with_cpu_generator():
     pbc = pb.to("cuda")
     x = pbc.sample(torch.Generator().manual_seed(0))
     assert x.is_cuda and torch.allclose(x.cpu(), pb.sample(torch.Generator().manual_seed(0)), atol=1e-5)
+
+
+def test_copies_of_one_molecule_share_the_factor_and_mixed_bond_layouts_work():
+    n, bonds = GRAPHS["chain"]
+    pb = PriorBatch.from_graphs([n, n, 6, n], [bonds, bonds.copy(), RING6, bonds[:, :2]], PriorParams(), dtype=torch.float64)
+    R, _ = prior_factor(n, bonds, PriorParams().c, PriorParams().lam)
+    for m in (0, 1, 3):
+        assert torch.allclose(pb.R[m, :n, :n], torch.from_numpy(R), atol=1e-12)
+    assert not torch.allclose(pb.R[2, :4, :4], pb.R[0, :4, :4])
