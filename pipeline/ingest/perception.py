@@ -72,21 +72,41 @@ def formula(z) -> str:
 
 
 # -- building blocks --------------------------------------------------------------------------
-def _atom_arrays(mol) -> tuple[np.ndarray, np.ndarray]:
-    """(atomic numbers int16, formal charges int8)."""
-    atoms = [mol.GetAtomWithIdx(i) for i in range(mol.GetNumAtoms())]
-    return (np.fromiter((a.GetAtomicNum() for a in atoms), dtype=np.int16, count=len(atoms)),
-            np.fromiter((a.GetFormalCharge() for a in atoms), dtype=np.int8, count=len(atoms)))
+_CHARGED = None  # SMARTS [!+0], compiled on first use
+_ORDER_TO_TYPE = {1.0: 1, 2.0: 2, 3.0: 3, 1.5: 12}  # bond order as double -> RDKit BondType value
+
+
+def _atom_arrays(mol, z: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(atomic numbers int16, formal charges int8); per-atom Python calls are slow in RDKit, so
+    charges are read only for the atoms a ``[!+0]`` match finds and ``z`` is reused when known."""
+    global _CHARGED
+    from rdkit import Chem
+
+    n = mol.GetNumAtoms()
+    if z is None or len(z) != n:
+        z = np.array([a.GetAtomicNum() for a in mol.GetAtoms()], dtype=np.int16)
+    if _CHARGED is None:
+        _CHARGED = Chem.MolFromSmarts("[!+0]")
+    q = np.zeros(n, dtype=np.int8)
+    for (i,) in mol.GetSubstructMatches(_CHARGED, uniquify=False, maxMatches=n):
+        q[i] = mol.GetAtomWithIdx(i).GetFormalCharge()
+    return np.asarray(z, dtype=np.int16), q
 
 
 def _bond_array(mol) -> np.ndarray:
-    """[B, 3] int32 (i, j, RDKit BondType value), i < j: same as :func:`pipeline.chem.bonds_array`, faster."""
-    out = np.empty((mol.GetNumBonds(), 3), dtype=np.int32)
-    for k in range(mol.GetNumBonds()):
-        b = mol.GetBondWithIdx(k)
-        i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
-        out[k] = (min(i, j), max(i, j), int(b.GetBondType()))
-    return out
+    """[B, 3] int32 (i, j, RDKit BondType value), i < j, as :func:`pipeline.chem.bonds_array` gives,
+    from the bond-order adjacency matrix (one C++ call); other bond types fall back to a loop."""
+    from rdkit import Chem
+
+    from pipeline.chem import bonds_array
+
+    adj = Chem.GetAdjacencyMatrix(mol, useBO=True)
+    i, j = np.nonzero(np.triu(adj))
+    orders = adj[i, j]
+    types = np.array([_ORDER_TO_TYPE.get(float(o), 0) for o in orders], dtype=np.int32)
+    if len(i) != mol.GetNumBonds() or (types == 0).any():
+        return bonds_array(mol)
+    return np.stack([i, j, types], axis=1).astype(np.int32).reshape(-1, 3)
 
 
 def _atoms_mol(z: np.ndarray, xyz: np.ndarray):
@@ -278,12 +298,12 @@ def _check_filters(z: np.ndarray, opts: PerceptionOptions) -> None:
             raise Filtered(f"filtered: element(s) {', '.join(bad)} not in the allowed elements")
 
 
-def _conformer(mol, rec, source: str, notes: tuple[str, ...], opts: PerceptionOptions) -> Conformer:
+def _conformer(mol, rec, source: str, notes: tuple[str, ...], opts: PerceptionOptions, z_hint: np.ndarray | None = None) -> Conformer:
     from rdkit import Chem
 
     from pipeline.chem import canonical_smiles, mapped_smiles
 
-    z, q = _atom_arrays(mol)
+    z, q = _atom_arrays(mol, z_hint)
     _check_filters(z, opts)
     charge = int(q.sum())
     if not opts.min_charge <= charge <= opts.max_charge:
@@ -329,7 +349,7 @@ def perceive(rec: AtomsRecord | MolBlockRecord, opts: PerceptionOptions) -> Conf
         charge = opts.default_charge if rec.charge is None else rec.charge
         mol, notes = _determine_bonds(z, xyz, charge, opts.hueckel_fallback)
         Chem.AssignStereochemistryFrom3D(mol)
-    return _conformer(mol, rec, source, notes, opts)
+    return _conformer(mol, rec, source, notes, opts, z_hint=z)  # xyz paths keep the file's atom order
 
 
 def perceive_item(item, opts: PerceptionOptions) -> Conformer | RecordError:

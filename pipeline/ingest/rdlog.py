@@ -47,20 +47,27 @@ def quiet_stdio(active: bool = True) -> Iterator[None]:
             os.close(fd)
 
 
+_redirected = False
+
+
 @contextlib.contextmanager
 def captured_rdkit_log() -> Iterator[list[str]]:
-    """Within the block RDKit logs go to a list (yielded); RDKit's own stderr stream is silenced."""
-    from rdkit import rdBase
+    """Within the block RDKit's log messages go to a list (yielded) instead of stderr.
 
-    rdBase.LogToPythonLogger()
+    RDKit is switched to Python logging once per process; inside the block the ``rdkit``
+    logger's handlers (RDKit installs a stderr one) are swapped for a list collector.
+    """
+    global _redirected
+    if not _redirected:
+        from rdkit import rdBase
+
+        rdBase.LogToPythonLogger()
+        _redirected = True
     logger = logging.getLogger(_LOGGER)
     handler = _ListHandler()
-    old_propagate = logger.propagate
-    logger.addHandler(handler)
-    logger.propagate = False
+    saved = logger.handlers
+    logger.handlers = [handler]
     try:
-        with quiet_stdio():
-            yield handler.messages
+        yield handler.messages
     finally:
-        logger.removeHandler(handler)
-        logger.propagate = old_propagate
+        logger.handlers = saved

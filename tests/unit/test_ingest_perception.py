@@ -135,3 +135,17 @@ def test_filters_are_reported_as_filtered():
     neutral = PerceptionOptions.from_config(IngestConfig(min_charge=0, max_charge=0))
     res = perceive_item(_record(embedded("C[N+](C)(C)C"), charge=1), neutral)
     assert isinstance(res, FilteredRecord) and "net charge 1" in res.reason
+
+
+@pytest.mark.parametrize("smiles", ["CC(=O)Nc1ccc(O)cc1", "C[NH3+].[O-]C(=O)C", "c1ccncc1[N+](=O)[O-]", "C#N", "[Cl-]"])
+def test_fast_atom_and_bond_arrays_match_the_rdkit_loops(smiles):
+    from rdkit import Chem
+
+    from pipeline.chem import bonds_array
+    from pipeline.ingest.perception import _atom_arrays, _bond_array
+
+    m = Chem.AddHs(Chem.MolFromSmiles(smiles))
+    z, q = _atom_arrays(m)
+    assert z.tolist() == [a.GetAtomicNum() for a in m.GetAtoms()]
+    assert q.tolist() == [a.GetFormalCharge() for a in m.GetAtoms()]
+    assert sorted(map(tuple, _bond_array(m).tolist())) == sorted(map(tuple, bonds_array(m).tolist()))
