@@ -25,3 +25,10 @@ def test_shipped_config_loads_and_overrides_apply():
 def test_bad_config_names_the_key(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(BuildConfig, REPO_CONFIG, [override])
+
+
+def test_shipped_training_config_is_a_valid_train_config():
+    train_config = pytest.importorskip("pipeline.train.config")  # the training area may land after this file
+    cfg = load_config(train_config.TrainConfig, REPO_CONFIG.parent / "train_shipped.yaml")
+    net = cfg.model.net()
+    assert net.num_layers == 3 and net.scalars == 32 and cfg.max_steps >= 1000
