@@ -10,8 +10,8 @@ depend on ``c``, ``λ``), ``Σ = P U diag(1/(c(μ+λ))) Uᵀ P`` and for prior d
 connected graphs). Calibration
 
 1. for each λ on a log grid, sets ``c(λ)`` so the mean squared bonded distance over all bonds equals
-   the data's (mean over conformers);
-2. picks the λ whose prior mean squared ``Rg`` (over molecules) is closest (in log) to the data's.
+   the data's (mean over conformers) — or, with ``c_target="rg"``, so the mean ``Rg²`` does;
+2. picks the λ whose other statistic (``Rg²``, resp. bonded distance) is closest (in log) to the data's.
    If the best λ is at an end of the grid that is reported (``lam_at_bound``): the data's compactness
    is outside what a Laplacian prior can reach with that grid.
 
@@ -100,6 +100,7 @@ def scale_report(modes: list[MoleculeModes], scales: list[DataScale], params: Pr
         "data_rg_rms": float(np.sqrt(data_rg2)),
         "prior_rg_rms": float(np.sqrt(prior_rg2)),
         "rg_log_mismatch": float(abs(np.log(prior_rg2 / data_rg2))) if ok else float("nan"),
+        "bond_log_mismatch": float(abs(np.log(prior_bond / data_bond))) if n_bonds and prior_bond > 0 else float("nan"),
         # s with E|x0|² = s² E|Rz|² (per atom): the data's global scale in units of the prior
         # (what an EDM-style preconditioner calls sigma_data)
         "sigma_data": float(np.sqrt(data_rg2 / prior_rg2)) if ok else float("nan"),
@@ -118,8 +119,15 @@ def calibrate(
     weighted: bool,
     lam_grid: np.ndarray | None,
     fixed_lam: float,
+    c_target: str = "bonds",
 ) -> CalibrationResult:
-    """Fit ``c`` (and λ on ``lam_grid``, or ``fixed_lam`` when ``lam_grid`` is None); see module doc."""
+    """Fit ``c`` (and λ on ``lam_grid``, or ``fixed_lam`` when ``lam_grid`` is None); see module doc.
+
+    ``c_target="bonds"`` (default) makes the mean squared bonded distance exact and picks λ for Rg;
+    ``"rg"`` makes the mean Rg² exact (so ``sigma_data = 1``) and picks λ for the bonded distances.
+    """
+    if c_target not in ("bonds", "rg"):
+        raise ValueError(f"c_target must be 'bonds' or 'rg', got {c_target!r}")
     if len(modes) != len(scales) or not modes:
         raise ValueError("calibration needs the same non-zero number of molecules and data statistics")
     n_bonds = sum(m.n_bonds for m in modes)
@@ -127,6 +135,8 @@ def calibrate(
         raise ValueError("calibration needs bonds: no molecule of the calibration set has any")
     data_bond = sum(s.bond_d2_sum for s in scales) / n_bonds
     data_rg2 = float(np.mean([s.rg2 for s in scales]))
+    if data_bond <= 0 or data_rg2 <= 0:
+        raise ValueError("calibration needs non-degenerate coordinates (zero bonded distances or Rg in the data)")
     lams = np.array([fixed_lam]) if lam_grid is None else np.asarray(lam_grid, dtype=np.float64)
 
     mu = np.concatenate([m.mu for m in modes])
@@ -137,19 +147,22 @@ def calibrate(
     bkeep, tkeep = bond_w > 1e-12, trace_w > 1e-12  # skip the centroid mode (zero weight)
     curve = []
     for lam in lams:
-        bond_unit = 3 * float((bond_w[bkeep] / (mu[bkeep] + lam)).sum()) / n_bonds  # at c = 1
-        c = bond_unit / data_bond
+        # both statistics at c = 1; each scales as 1/c
+        bond1 = 3 * float((bond_w[bkeep] / (mu[bkeep] + lam)).sum()) / n_bonds
         per_mol = np.bincount(mol[tkeep], weights=trace_w[tkeep] / (mu[tkeep] + lam), minlength=len(modes))
-        rg2 = float(np.mean(3 * per_mol / (c * n_atoms)))
-        curve.append((float(lam), float(c), rg2))
-    mism = [abs(np.log(rg2 / data_rg2)) if rg2 > 0 and data_rg2 > 0 else np.inf for _, _, rg2 in curve]
+        rg1 = float(np.mean(3 * per_mol / n_atoms))
+        c = bond1 / data_bond if c_target == "bonds" else rg1 / data_rg2
+        curve.append((float(lam), float(c), rg1 / c, bond1 / c))
+    other = [(r, data_rg2) if c_target == "bonds" else (b, data_bond) for _, _, r, b in curve]
+    mism = [abs(np.log(v / d)) if v > 0 else np.inf for v, d in other]
     best = int(np.argmin(mism))
-    lam, c, _ = curve[best]
+    lam, c = curve[best][0], curve[best][1]
     params = PriorParams(c=c, lam=lam, weighted=weighted)
     stats = {
         **scale_report(modes, scales, params),
         "lam_fitted": lam_grid is not None,
         "lam_at_bound": bool(lam_grid is not None and best in (0, len(lams) - 1)),
-        "curve": [{"lam": l_, "c": c_, "prior_rg_rms": float(np.sqrt(r_))} for l_, c_, r_ in curve],
+        "c_target": c_target,
+        "curve": [{"lam": l_, "c": c_, "prior_rg_rms": float(np.sqrt(r_)), "prior_bond_rms": float(np.sqrt(b_))} for l_, c_, r_, b_ in curve],
     }
     return CalibrationResult(params, stats)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -14,14 +15,17 @@ __all__ = ["PriorConfig", "CalibrationConfig"]
 class CalibrationConfig(StrictModel):
     """Calibration of ``c`` and ``λ`` against the dataset (closed form, see ``calibrate.py``).
 
-    ``c`` always makes the prior's mean squared bonded distance equal the data's; ``λ`` is chosen
-    on a log grid in ``[lam_min, lam_max]`` so that the mean squared radius of gyration matches
-    too (or fixed to ``PriorConfig.lam`` when ``fit_lam`` is false). Real molecules are more
+    ``c`` makes the prior's mean squared bonded distance equal the data's (``c_target="rg"``: the
+    mean squared radius of gyration instead); ``λ`` is chosen on a log grid in ``[lam_min, lam_max]``
+    so that the other statistic matches as well as it can (or fixed to ``PriorConfig.lam`` when ``fit_lam`` is false). Real molecules are more
     extended than a Gaussian bond network, so λ usually ends at ``lam_min`` (reported as
     ``lam_at_bound``); the remaining global scale ratio is reported as ``sigma_data``.
     """
 
     enabled: bool = True
+    c_target: Literal["bonds", "rg"] = Field(
+        "bonds", description="statistic c matches exactly: bonded distances (default) or radius of gyration"
+    )
     fit_lam: bool = True
     lam_min: float = Field(0.05, gt=0, description="keeps fragments a few Å apart (ion–rest rms distance ≈ sqrt(3/(c λ)))")
     lam_max: float = Field(10.0, gt=0)

@@ -130,7 +130,7 @@ def _write_atomic(out: Path, build) -> None:
 
 def _metrics(doc: dict[str, Any]) -> dict[str, float]:
     cal = doc["calibration"]
-    keys = ("data_bond_rms", "prior_bond_rms", "data_rg_rms", "prior_rg_rms", "rg_log_mismatch", "sigma_data", "n_molecules")
+    keys = ("data_bond_rms", "prior_bond_rms", "data_rg_rms", "prior_rg_rms", "rg_log_mismatch", "bond_log_mismatch", "sigma_data", "n_molecules")
     out = {f"calib.{k}": float(cal[k]) for k in keys if k in cal}
     out.update({"prior.c": doc["params"]["c"], "prior.lam": doc["params"]["lam"]})
     out.update({f"dataset.{k}": float(v) for k, v in doc["counts"].items()})
@@ -187,7 +187,7 @@ def run_prior(cfg: PriorConfig, dataset_dir: Path, force: bool = False) -> Stage
         cc = cfg.calibration
         grid = np.geomspace(cc.lam_min, cc.lam_max, cc.lam_grid) if cc.fit_lam else None
         try:
-            res = calibrate(modes, scales, cfg.weighted, grid, cfg.lam)
+            res = calibrate(modes, scales, cfg.weighted, grid, cfg.lam, cc.c_target)
         except ValueError as exc:
             raise StageError(f"prior: cannot calibrate on {dataset_dir}: {exc}") from None
         params, stats = res.params, {"enabled": True, **res.stats}

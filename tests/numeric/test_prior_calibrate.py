@@ -41,18 +41,19 @@ def test_closed_form_statistics_match_sampling():
     assert mc_rg2 == pytest.approx(rg2, rel=0.02)
 
 
-@pytest.mark.parametrize("weighted", [False, True])
-def test_calibration_recovers_the_parameters_that_generated_the_data(weighted):
+@pytest.mark.parametrize("weighted, c_target", [(False, "bonds"), (True, "bonds"), (False, "rg")])
+def test_calibration_recovers_the_parameters_that_generated_the_data(weighted, c_target):
     truth = PriorParams(c=1.3, lam=0.4, weighted=weighted)
     draws = _prior_draws(truth, 4000, 1)
     modes = [molecule_modes(n, b, weighted) for n, b in GRAPHS]
     scales = [data_scale(x, b) for x, (_, b) in zip(draws, GRAPHS)]
-    res = calibrate(modes, scales, weighted, np.geomspace(0.01, 10, 121), fixed_lam=0.1)
-    assert res.params.weighted is weighted
+    res = calibrate(modes, scales, weighted, np.geomspace(0.01, 10, 121), fixed_lam=0.1, c_target=c_target)
+    assert res.params.weighted is weighted and res.stats["c_target"] == c_target
     assert res.params.lam == pytest.approx(truth.lam, rel=0.15)  # grid step is 6%, MC noise the rest
     assert res.params.c == pytest.approx(truth.c, rel=0.05)
-    assert res.stats["prior_bond_rms"] == pytest.approx(res.stats["data_bond_rms"], rel=1e-9)  # c matches bonds exactly
-    assert res.stats["sigma_data"] == pytest.approx(1.0, abs=0.05)
+    exact = "bond" if c_target == "bonds" else "rg"  # the statistic c matches exactly
+    assert res.stats[f"prior_{exact}_rms"] == pytest.approx(res.stats[f"data_{exact}_rms"], rel=1e-9)
+    assert res.stats["sigma_data"] == pytest.approx(1.0, abs=0.05 if c_target == "bonds" else 1e-9)
     assert not res.stats["lam_at_bound"]
 
 
@@ -85,3 +86,5 @@ def test_more_extended_data_pushes_lambda_to_the_lower_bound():
 def test_calibration_without_bonds_is_an_error():
     with pytest.raises(ValueError, match="bonds"):
         calibrate([molecule_modes(1, None)], [data_scale(np.zeros((1, 1, 3)), None)], False, None, 0.1)
+    with pytest.raises(ValueError, match="c_target"):
+        calibrate([molecule_modes(2, np.array([[0, 1]]))], [data_scale(np.ones((1, 2, 3)), None)], False, None, 0.1, "angles")
