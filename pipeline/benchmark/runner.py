@@ -33,11 +33,13 @@ class BenchMolecule:
     n_ref: int
 
 
-def _molecules(ref: Any, limit: int | None) -> list[BenchMolecule]:
+def _molecules(ref: Any, limit: int | None, split: str | None = None) -> list[BenchMolecule]:
+    """The benchmark molecules: the reference's molecules (of ``split``), the first ``limit`` of them."""
     from pipeline.chem import mol_from_mapped_smiles
 
     out = []
-    for i, e in enumerate(ref.dataset.entries[: limit or None]):
+    for i in ref.dataset.split_indices(split)[: limit or None]:
+        e = ref.dataset.entries[i]
         out.append(BenchMolecule(e.name, e.smiles, mol_from_mapped_smiles(e.mapped_smiles), int(e.n_conformers)))
     return out
 
@@ -126,9 +128,9 @@ def run_benchmark(cfg: BenchmarkConfig, reference: Path, out_dir: Path) -> Stage
 
     out_dir = Path(out_dir)
     ref = load_reference(reference, cfg.validate_.cache_dir)
-    molecules = _molecules(ref, cfg.limit)
+    molecules = _molecules(ref, cfg.limit, cfg.split)
     if not molecules:
-        raise StageError(f"benchmark: no molecules in {reference}")
+        raise StageError(f"benchmark: no molecules in {reference}" + (f" (split {cfg.split!r})" if cfg.split else ""))
     deltas = cfg.validate_.metrics.deltas
     table: dict[str, dict[str, Any]] = {}
     status: dict[str, str] = {}
@@ -152,6 +154,7 @@ def run_benchmark(cfg: BenchmarkConfig, reference: Path, out_dir: Path) -> Stage
     report = {
         "reference": str(reference),
         "n_molecules": len(molecules),
+        "split": cfg.split,
         "samples_per_reference": cfg.samples_per_reference,
         "deltas": deltas,
         "machine": {"cores": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None},

@@ -12,7 +12,7 @@ from pipeline.commands._common import UserError, add_config_args, add_subcommand
 EXAMPLES = """\
   bondiff benchmark --reference ../shared/data/hutchison_dev --samplers etkdg,etkdg-mmff --limit 20
   bondiff benchmark --reference ../shared/data/hutchison_dev --samplers bondiff,etkdg,etkdg-mmff --json bench.json
-  bondiff benchmark --reference work/qm9 --samplers etkdg --set validate.metrics.delta=0.5
+  bondiff benchmark --reference work/qm9 --split test --samplers etkdg,etkdg-mmff --set validate.metrics.delta=0.5
 
 For K reference conformers of a molecule every sampler makes 2K; the validate stage scores them.
 Prints one side-by-side table (also DIR/table.md, DIR/benchmark.json; per-sampler reports in DIR/SAMPLER/).
@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None
     p.add_argument("--reference", "-r", required=True, type=Path, metavar="DIR", help="reference conformers: a reference-set dir (molecules.smi + xyz/) or a bondiff dataset")
     p.add_argument("--samplers", "-s", default=None, metavar="A,B", help="comma-separated: bondiff, etkdg, etkdg-mmff (default: all three)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N reference molecules")
+    p.add_argument("--split", default=None, metavar="NAME", help="only molecules of this dataset split (e.g. test)")
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="write the table as JSON: {sampler: {metric: value}}")
     p.add_argument("--out", "-o", type=Path, default=Path("bondiff-work/benchmark"), metavar="DIR", help="working directory (default: bondiff-work/benchmark)")
     p.add_argument("--workers", type=int, default=None, metavar="N", help="validation processes (default: all cores)")
@@ -40,7 +41,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be >= 1")
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()] if args.samplers else None
-    cfg = stage_config(BenchmarkConfig, args, {"samplers": samplers, "limit": args.limit, "validate.workers": args.workers})
+    cfg = stage_config(BenchmarkConfig, args, {"samplers": samplers, "limit": args.limit, "split": args.split, "validate.workers": args.workers})
 
     def call():
         return run_benchmark(cfg, args.reference, args.out)

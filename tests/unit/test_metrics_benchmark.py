@@ -1,0 +1,51 @@
+"""Benchmark bookkeeping: molecules a sampler produced nothing for count as coverage 0; table formatting."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from pipeline.benchmark.config import BenchmarkConfig
+from pipeline.benchmark.runner import BenchMolecule, sampler_metrics
+from pipeline.benchmark.table import format_table, markdown_table
+from pipeline.config import ConfigError, load_config
+
+
+def test_missing_molecule_counts_as_zero_coverage():
+    mols = [BenchMolecule(n, "C", None, 2) for n in ("a", "b", "c")]
+    table = pd.DataFrame(
+        [
+            {"name": "a", "n_valid": 4, "COV-R_0.75": 1.0, "COV-P_0.75": 0.5, "AMR-R": 0.2, "AMR-P": 0.9},
+            {"name": "b", "n_valid": 0, "COV-R_0.75": 0.0, "COV-P_0.75": 0.0, "AMR-R": float("nan"), "AMR-P": float("nan")},
+        ]
+    )
+    stats = {"n_requested": 12.0, "n_generated": 8.0, "conformers_per_s": 2.0}
+    row = sampler_metrics(table, {"metrics": {"stereo_correct": 0.75}}, mols, stats, [0.75])
+    assert row["COV-R_mean"] == pytest.approx(1.0 / 3)  # c: nothing generated -> 0
+    assert row["COV-R_median"] == 0.0
+    assert row["COV-P_mean"] == pytest.approx(0.5 / 3)
+    assert row["AMR-R_mean"] == pytest.approx(0.2)  # AMR only where defined
+    assert row["validity"] == pytest.approx(4 / 12)  # over requested conformers
+    assert row["n_molecules_without_valid"] == 2
+    assert row["stereo_correct"] == 0.75 and row["conformers_per_s"] == 2.0
+
+
+def test_table_shows_unavailable_sampler():
+    status = {"bondiff": "unavailable: no model", "etkdg": "ok"}
+    table = {"etkdg": {"COV-R_mean": 0.5, "AMR-R_mean": 1.25, "validity": 1.0, "conformers_per_s": 10.0, "AMR-P_mean": math.nan}}
+    text = format_table(table, status, [0.75, 0.5])
+    assert "COV-R mean (δ=0.75 Å) %" in text and "50.0" in text and "1.250" in text
+    assert "bondiff: unavailable: no model" in text
+    md = markdown_table(table, status, [0.75, 0.5])
+    assert md.splitlines()[0] == "| metric | bondiff | etkdg |" and "| n/a |" in md
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ConfigError, match="unknown samplers"):
+        load_config(BenchmarkConfig, None, ["samplers=[omega]"])
+    with pytest.raises(ConfigError, match="seed"):
+        load_config(BenchmarkConfig, None, ["seed=0"])
+    cfg = load_config(BenchmarkConfig, None, ["validate.metrics.delta=0.5", "samplers=[etkdg, etkdg]"])
+    assert cfg.validate_.metrics.deltas == [0.5, 0.1] and cfg.samplers == ["etkdg"]
