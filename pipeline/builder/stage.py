@@ -11,6 +11,7 @@ import hashlib
 import logging
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -19,8 +20,9 @@ import numpy as np
 from pipeline.builder.config import BuildConfig
 from pipeline.builder.exclusion import load_exclusion
 from pipeline.builder.molecule import BuiltMolecule, build_chunk
-from pipeline.builder.selection import Candidate, select_candidates
-from pipeline.builder.smiles_source import read_source
+from pipeline.builder.exclusion import ExclusionSet
+from pipeline.builder.selection import Candidate, Selection, select_candidates
+from pipeline.builder.smiles_source import SourceInfo, read_source
 from pipeline.config import config_hash
 from pipeline.types import InputDataset, RecordError, StageError, StageResult
 
@@ -71,6 +73,101 @@ def _run_workers(cfg: BuildConfig, candidates: list[Candidate], progress: bool) 
         bar.close()
 
 
+@dataclass
+class _Tally:
+    """What the collection loop counted (goes into the manifest and the metrics)."""
+
+    errors: list[RecordError] = field(default_factory=list)
+    stats: Counter = field(default_factory=Counter)  # summed per-molecule conformer stats
+    seconds: list[float] = field(default_factory=list)  # wall time per molecule
+    cpu_seconds: float = 0.0  # CPU time spent on molecules in the workers (the fair cost on a shared box)
+    processed: int = 0
+    stopped_early: bool = False
+
+
+def _entry(cfg: BuildConfig, built: BuiltMolecule, source_name: str, source_smiles: str):
+    from pipeline.data import MoleculeEntry
+
+    return MoleculeEntry(
+        name=f"{cfg.name}_{built.record}",
+        smiles=built.smiles,
+        mapped_smiles=built.mapped_smiles,
+        charge=int(built.formal_charges.sum()),
+        source=source_name,
+        split=assign_split(built.smiles, cfg.split.val_fraction, cfg.split.test_fraction, cfg.split.salt),
+        extra={
+            "record": built.record,
+            "source_smiles": source_smiles,
+            "energy_method": built.stats.get("energy_method"),
+            "isomer_rank": built.stats.get("isomer_rank", 0),
+        },
+    )
+
+
+def _collect(cfg, sel: Selection, smiles, source_name, writer, t0, time_budget_s, progress) -> _Tally:
+    """Run the workers and add every good molecule to ``writer`` (in selection order)."""
+    tally = _Tally(errors=list(sel.errors))
+    for built in _run_workers(cfg, sel.candidates, progress):
+        if time_budget_s is not None and time.perf_counter() - t0 > time_budget_s:
+            tally.stopped_early = True
+            break
+        tally.processed += 1
+        tally.seconds.append(float(built.stats.get("seconds", 0.0)))
+        tally.cpu_seconds += float(built.stats.get("cpu_seconds", 0.0))
+        if built.error is not None:
+            tally.errors.append(RecordError(source_name, str(built.record), built.error))
+            continue
+        for k, v in built.stats.items():
+            if isinstance(v, (int, float)) and k not in ("seconds", "cpu_seconds", "isomer_rank"):
+                tally.stats[k] += v
+        entry = _entry(cfg, built, source_name, smiles[built.record - 1])
+        writer.add(entry, built.atomic_numbers, built.formal_charges, built.bonds, built.coords, built.energies)
+    return tally
+
+
+def _manifest(cfg, source: SourceInfo, sel: Selection, exclusion: ExclusionSet, tally: _Tally, limit, t_select, t_build) -> dict:
+    """The manifest extras: the recipe (everything needed to rebuild), exclusions, errors, timing."""
+    recipe = {
+        "builder": "pipeline.builder",
+        "source": source.as_dict(),
+        "config": cfg.model_dump(mode="json"),
+        "limit": limit,
+        "effective_limit": tally.processed,  # `--limit effective_limit` rebuilds exactly this dataset
+        "stopped_by_time_budget": tally.stopped_early,
+        "energy_units": "Hartree",
+        "energy_method": _energy_method(cfg),
+        "stereo": "unassigned stereo elements fixed by a seeded choice per molecule (extra.isomer_rank)",
+        "exclusion": exclusion.summary(),
+        "selection": {
+            "examined": sel.examined,
+            "candidates": len(sel.candidates),
+            "excluded": len(sel.excluded),
+            "filtered": dict(sel.filtered),
+        },
+    }
+    return {
+        "name": cfg.name,
+        "source": "build-data",
+        "config_hash": config_hash(cfg),
+        "inputs": [{"path": source.location, "hash": source.sha256}],
+        "recipe": recipe,
+        "excluded": sel.excluded,
+        "conformer_stats": dict(tally.stats),
+        "errors": [e.as_dict() for e in tally.errors],
+        "timing": {
+            "select_seconds": round(t_select, 2),
+            "build_seconds": round(t_build, 2),
+            "molecule_seconds_mean": round(float(np.mean(tally.seconds)), 3) if tally.seconds else None,
+            "molecule_cpu_seconds_total": round(tally.cpu_seconds, 1),
+            "workers": cfg.workers,
+        },
+    }
+
+
+def _energy_method(cfg: BuildConfig) -> str:
+    return cfg.xtb.method if cfg.xtb.enabled else cfg.conformers.mmff_variant
+
+
 def run_build(
     cfg: BuildConfig,
     out_dir: str | Path,
@@ -84,7 +181,7 @@ def run_build(
     results come in selection order, so the dataset is then exactly what ``limit=<processed>``
     gives (recorded as ``recipe.effective_limit``), i.e. still reproducible.
     """
-    from pipeline.data import DatasetWriter, MoleculeEntry
+    from pipeline.data import ConformerDataset, DatasetWriter
 
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
@@ -101,101 +198,33 @@ def run_build(
     t_select = time.perf_counter() - t0
 
     writer = DatasetWriter(out_dir)
-    errors: list[RecordError] = list(sel.errors)
-    stats: Counter = Counter()
-    seconds: list[float] = []
-    processed = 0
-    cpu_seconds = 0.0  # CPU time spent on molecules in the workers (the fair cost on a shared machine)
-    stopped_early = False
-    for built in _run_workers(cfg, sel.candidates, progress):
-        if time_budget_s is not None and time.perf_counter() - t0 > time_budget_s:
-            stopped_early = True
-            break
-        processed += 1
-        seconds.append(float(built.stats.get("seconds", 0.0)))
-        cpu_seconds += float(built.stats.get("cpu_seconds", 0.0))
-        if built.error is not None:
-            errors.append(RecordError(source_name, str(built.record), built.error))
-            continue
-        for k, v in built.stats.items():
-            if isinstance(v, (int, float)) and k not in ("seconds", "cpu_seconds", "isomer_rank"):
-                stats[k] += v
-        entry = MoleculeEntry(
-            name=f"{cfg.name}_{built.record}",
-            smiles=built.smiles,
-            mapped_smiles=built.mapped_smiles,
-            charge=int(built.formal_charges.sum()),
-            source=source_name,
-            split=assign_split(built.smiles, cfg.split.val_fraction, cfg.split.test_fraction, cfg.split.salt),
-            extra={"record": built.record, "source_smiles": smiles[built.record - 1],
-                   "energy_method": built.stats.get("energy_method"), "isomer_rank": built.stats.get("isomer_rank", 0)},
-        )
-        writer.add(entry, built.atomic_numbers, built.formal_charges, built.bonds, built.coords, built.energies)
+    tally = _collect(cfg, sel, smiles, source_name, writer, t0, time_budget_s, progress)
     if len(writer) == 0:
-        raise StageError(f"build-data: no molecule built ({len(errors)} errors; first: {errors[0] if errors else 'none'})")
-
+        first = tally.errors[0] if tally.errors else "none"
+        raise StageError(f"build-data: no molecule built ({len(tally.errors)} errors; first: {first})")
     t_build = time.perf_counter() - t0 - t_select
-    n_conf = int(stats.get("kept", 0))
-    energy_method = cfg.xtb.method if cfg.xtb.enabled else cfg.conformers.mmff_variant
-    recipe = {
-        "builder": "pipeline.builder",
-        "source": source.as_dict(),
-        "config": cfg.model_dump(mode="json"),
-        "limit": limit,
-        "effective_limit": processed,  # `--limit effective_limit` rebuilds exactly this dataset
-        "stopped_by_time_budget": stopped_early,
-        "energy_units": "Hartree",
-        "energy_method": energy_method,
-        "stereo": "unassigned stereo elements fixed by a seeded choice per molecule (extra.isomer_rank)",
-        "exclusion": exclusion.summary(),
-        "selection": {
-            "examined": sel.examined,
-            "candidates": len(sel.candidates),
-            "excluded": len(sel.excluded),
-            "filtered": dict(sel.filtered),
-        },
-    }
-    manifest = {
-        "name": cfg.name,
-        "source": "build-data",
-        "config_hash": config_hash(cfg),
-        "inputs": [{"path": source.location, "hash": source.sha256}],
-        "recipe": recipe,
-        "excluded": sel.excluded,
-        "conformer_stats": dict(stats),
-        "errors": [e.as_dict() for e in errors],
-        "timing": {
-            "select_seconds": round(t_select, 2),
-            "build_seconds": round(t_build, 2),
-            "molecule_seconds_mean": round(float(np.mean(seconds)), 3) if seconds else None,
-            "molecule_cpu_seconds_total": round(cpu_seconds, 1),
-            "workers": cfg.workers,
-        },
-    }
-    writer.commit(manifest)
-    from pipeline.data import ConformerDataset
+    writer.commit(_manifest(cfg, source, sel, exclusion, tally, limit, t_select, t_build))
 
     ds = ConformerDataset(out_dir)
+    n = tally.processed
     metrics = {
         "molecules": float(len(ds)),
         "conformers": float(ds.n_conformers),
         "conformers_per_molecule": ds.n_conformers / len(ds),
-        "errors": float(len(errors)),
+        "errors": float(len(tally.errors)),
         "excluded": float(len(sel.excluded)),
         "build_seconds": t_build,
-        "molecules_per_minute": 60.0 * processed / t_build if t_build > 0 else 0.0,
-        "molecules_per_core_minute": 60.0 * processed / (t_build * cfg.workers) if t_build > 0 else 0.0,
-        "molecules_per_cpu_minute": 60.0 * processed / cpu_seconds if cpu_seconds > 0 else 0.0,
+        "molecules_per_minute": 60.0 * n / t_build if t_build > 0 else 0.0,
+        "molecules_per_core_minute": 60.0 * n / (t_build * cfg.workers) if t_build > 0 else 0.0,
+        "molecules_per_cpu_minute": 60.0 * n / tally.cpu_seconds if tally.cpu_seconds > 0 else 0.0,
     }
-    if n_conf != ds.n_conformers and not cfg.xtb.enabled:  # consistency of the bookkeeping
-        raise StageError(f"internal: counted {n_conf} kept conformers, dataset has {ds.n_conformers}")
     return StageResult(
         stage="build-data",
         outputs={"dataset": out_dir},
         metrics=metrics,
         artifacts=[out_dir / "manifest.json"],
         inputs=[InputDataset(f"{source.package}-{source.version}", source.location, source.sha256[:16], "source")],
-        tags={"dataset_hash": ds.digest, "energy_method": energy_method, "source_package": f"{source.package}=={source.version}"},
-        errors=errors,
+        tags={"dataset_hash": ds.digest, "energy_method": _energy_method(cfg), "source_package": f"{source.package}=={source.version}"},
+        errors=tally.errors,
         extra={"manifest": ds.manifest},
     )
