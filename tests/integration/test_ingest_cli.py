@@ -60,3 +60,12 @@ def test_usage_errors_and_help(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["ingest", "--help"])
     assert "bondiff ingest --qm9 --limit" in capsys.readouterr().out
+
+
+def test_qm9pack_limit_from_the_cli(tmp_path, capsys):
+    out = tmp_path / "qm9"
+    rc, stdout, _ = _run(["ingest", "--qm9", "--limit", "20", "--out", str(out), "--no-track"], capsys)
+    assert rc == 0 and "20 records" in stdout
+    mf = json.loads((out / "manifest.json").read_text())
+    assert mf["counts"]["records"] == 20 and mf["config"]["qm9_limit"] == 20
+    assert mf["counts"]["conformers"] + mf["counts"]["errors"] == 20
