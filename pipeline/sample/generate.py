@@ -175,7 +175,7 @@ def generate_detailed(
 
     from pipeline.chem import bonds_array
     from pipeline.diffusion import sample as diffusion_sample
-    from pipeline.prior import PriorBatch
+    from pipeline.prior import PriorBatch, prior_factor
 
     if sampler not in SAMPLER_METHODS:
         raise ValueError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLER_METHODS)}")
@@ -231,6 +231,7 @@ def generate_detailed(
     results: dict[Job, tuple[np.ndarray, int, bool]] = {}  # job -> (coords, attempt, mirrored)
     last_reason: dict[Job, str] = {}
     prior_params = spec_prior_params(spec) if pending else None
+    factors: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # molecule -> (R, eigenvalues of J)
     schedule = spec_schedule(spec) if pending else None
     params = list(model.parameters()) if hasattr(model, "parameters") else []
     dtype = params[0].dtype if params else torch.float32
@@ -250,8 +251,10 @@ def generate_detailed(
         for b, batch in enumerate(plan_batches(n_atoms, pending, atom_budget)):
             mol_ids = [m for m, _ in batch]
             graph = Batch.from_data_list([graphs[m] for m in mol_ids]).to(dev)
-            prior = PriorBatch.from_graphs(
-                [n_atoms[m] for m in mol_ids], [bonds[m] for m in mol_ids], prior_params, dtype=dtype, device=dev
+            for m in set(mol_ids) - factors.keys():  # one eigendecomposition per molecule, not per sample
+                factors[m] = prior_factor(n_atoms[m], bonds[m], prior_params.c, prior_params.lam, prior_params.weighted)
+            prior = PriorBatch.from_factors(
+                [factors[m][0] for m in mol_ids], [factors[m][1] for m in mol_ids], dtype=dtype, device=dev
             )
             # a CPU generator: the same draws on CPU and GPU (PriorBatch moves them to the device)
             gen = torch.Generator().manual_seed(_batch_seed(seed, attempt, b))

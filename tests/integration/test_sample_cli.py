@@ -84,3 +84,30 @@ def test_exit_codes(tmp_path, model_dir, capsys):
     empty.write_text("")
     assert main(["sample", "--input", str(empty), "--model", model_dir, "--out", str(out), "--no-track"]) == 1
     assert "empty input" in capsys.readouterr().err
+
+
+def test_export_reads_the_real_validate_table(tmp_path):
+    """sample -> validate -> export --only-valid through the stage functions (the contract between them)."""
+    from pipeline.export import ExportConfig, run_export
+    from pipeline.model import ModelSpec
+    from pipeline.sample import SampleConfig, SampleInputs, run_sample
+    from pipeline.sample.inputs import parse_smiles, prepare_molecule
+    from pipeline.sample.testing import ReferenceDenoiser, etkdg_coords
+    from pipeline.validate import run_validate
+    from pipeline.validate.config import ValidateConfig
+
+    good = etkdg_coords(prepare_molecule("-", "1", "eth", parse_smiles("CCO")).mol, seed=1)
+    # the reference denoiser keys on atom count: ethylammonium chloride (12 atoms) vs ethanol (9)
+    stretched = 1.6 * etkdg_coords(prepare_molecule("-", "2", "salt", parse_smiles("CC[NH3+].[Cl-]")).mol, seed=1)
+    model = (ReferenceDenoiser([good, stretched]), ModelSpec())
+    cfg = SampleConfig(num_confs=2, steps=3, progress=False)
+    src, out = tmp_path / "run", tmp_path / "out"  # src: what `bondiff export` downloads from a validate run
+    run_sample(cfg, model, SampleInputs(smiles=["CCO ethanol", "CC[NH3+].[Cl-] salt"]), src / "sample" / "gen.sdf")
+    run_validate(ValidateConfig(workers=1), src / "sample" / "gen.sdf", None, src / "validate" / "report")
+    res = run_export(ExportConfig(only_valid=True), src, out / "valid.sdf")
+    recs = _records(out / "valid.sdf")
+    assert [(r.GetProp("_Name"), r.GetProp("valid")) for r in recs] == [("ethanol", "true"), ("ethanol", "true")]
+    assert res.metrics["valid_fraction"] == 0.5
+    every = _records(run_export(ExportConfig(), src, out / "all.sdf").outputs["sdf"])
+    assert [r.GetProp("valid") for r in every] == ["true", "true", "false", "false"]
+    assert "bond_lengths" in every[2].GetProp("failed_checks")
