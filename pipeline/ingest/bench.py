@@ -30,6 +30,7 @@ def _mib(kib: int) -> float:
 
 def bench_qm9(limit: int, workers: int, chunk_size: int = 64) -> dict[str, float]:
     cfg = IngestConfig(qm9=True, qm9_limit=limit, workers=workers, chunk_size=chunk_size)
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bondiff-bench-") as d:
         c0 = os.times()
         t0 = time.perf_counter()
@@ -40,6 +41,7 @@ def bench_qm9(limit: int, workers: int, chunk_size: int = 64) -> dict[str, float
     m = res.metrics
     return {
         "workers": workers,
+        "load_avg": load,
         "records": m["records"],
         "molecules": m["molecules"],
         "errors": m["errors"],
@@ -61,13 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     rows = [bench_qm9(args.limit, int(w), args.chunk_size) for w in args.workers.split(",")]
     print(f"QM9 ingest (qm9pack, first {args.limit} molecules), {available_cores()} cores available")
-    print(f"load average at start: {os.getloadavg()[0]:.1f} (other work on the machine slows the wall-clock rate; mol/CPU-s does not depend on it)")
-    head = (f"{'workers':>7} {'records':>8} {'molecules':>9} {'errors':>6} {'seconds':>8} {'mol/s':>8} {'CPU s':>7} {'mol/CPU-s':>9} "
+    print("load = 1-min load average when the row started: other work on the machine slows mol/s; mol/CPU-s much less so")
+    head = (f"{'workers':>7} {'load':>5} {'records':>8} {'molecules':>9} {'errors':>6} {'seconds':>8} {'mol/s':>8} {'CPU s':>7} {'mol/CPU-s':>9} "
             f"{'peak RSS main MiB':>17} {'peak RSS worker MiB':>19}")
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['workers']:>7d} {r['records']:>8.0f} {r['molecules']:>9.0f} {r['errors']:>6.0f} {r['seconds']:>8.2f} "
+        print(f"{r['workers']:>7d} {r['load_avg']:>5.1f} {r['records']:>8.0f} {r['molecules']:>9.0f} {r['errors']:>6.0f} {r['seconds']:>8.2f} "
               f"{r['molecules_per_s']:>8.0f} {r['cpu_seconds']:>7.1f} {r['molecules_per_cpu_s']:>9.0f} {r['peak_rss_main_mib']:>17.0f} {r['peak_rss_worker_mib']:>19.0f}")
     return 0
 
