@@ -1,0 +1,82 @@
+"""``TrainConfig``: the typed config of ``bondiff train`` (YAML: configs/train_tiny.yaml, train_base.yaml)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from pipeline.config import StrictModel
+from pipeline.diffusion.config import SamplerConfig, ScheduleConfig
+from pipeline.model.spec import FeatureConfig, NetConfig, net_preset
+
+__all__ = ["ModelConfig", "OptimConfig", "LossConfig", "EvalConfig", "TrainConfig"]
+
+
+class ModelConfig(StrictModel):
+    """Network size preset plus optional per-key overrides of :class:`NetConfig`."""
+
+    size: Literal["tiny", "base"] = "tiny"
+    overrides: dict[str, Any] = Field(default_factory=dict, description="NetConfig keys to change")
+    features: FeatureConfig = Field(default_factory=FeatureConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    sigma_data: float = Field(1.0, gt=0)
+
+    def net(self) -> NetConfig:
+        return net_preset(self.size, **self.overrides)
+
+
+class OptimConfig(StrictModel):
+    """AdamW with linear warm-up then cosine decay to ``lr * min_lr_ratio``; global-norm clipping."""
+
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = Field(100, ge=0)
+    min_lr_ratio: float = Field(0.05, ge=0, le=1)
+    grad_clip: float = Field(1.0, gt=0)
+    ema_decay: float = Field(0.999, ge=0, lt=1)
+
+
+class LossConfig(StrictModel):
+    """x̂₀ loss; see ``pipeline.train.loss`` for the weighting and the t-sampling."""
+
+    weighting: Literal["edm", "uniform"] = "edm"
+    max_weight: float = Field(100.0, gt=0, description="cap of the EDM weight 1/c_out² (≈ 1 + SNR)")
+    t_sampling: Literal["stratified", "uniform"] = "stratified"
+    t_buckets: int = Field(4, ge=1, description="loss is also logged per t-bucket")
+
+
+class EvalConfig(StrictModel):
+    """Periodic validation loss and quick sample validity (bonded distances within tolerance)."""
+
+    every: int = Field(200, ge=0, description="steps between evaluations (0 = only at the end)")
+    val_molecules: int = Field(64, ge=1)
+    sample_molecules: int = Field(8, ge=0)
+    sampler: SamplerConfig = Field(default_factory=lambda: SamplerConfig(method="ddim", steps=20))
+    bond_tolerance: float = Field(0.1, gt=0, description="Å; |d - d_ref| allowed per bond")
+
+
+class TrainConfig(StrictModel):
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    seed: int = 0
+    max_steps: int = Field(1000, ge=1)
+    atom_budget: int = Field(2000, ge=1, description="atoms per batch (per process)")
+    repeats: int = Field(1, ge=1, description="times each molecule appears per epoch (tiny datasets)")
+    train_split: str = "train"
+    val_split: str = "val"
+    max_atoms: int = Field(256, ge=1, description="molecules larger than this are skipped (reported)")
+    checkpoint_every: int = Field(500, ge=1)
+    log_every: int = Field(10, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    bf16: bool = Field(True, description="bf16 autocast (used on CUDA only)")
+    register_model: bool = Field(True, description="register the final EMA model in MLflow (CLI)")
+    cpu_threads: int = Field(0, ge=0, description="torch intra-op threads on CPU (0 = torch default)")
+
+    @model_validator(mode="after")
+    def _check(self) -> "TrainConfig":
+        self.model.net()  # validates size + overrides early, with the key in the error
+        return self

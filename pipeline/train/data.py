@@ -1,0 +1,155 @@
+"""Training data: dataset molecules -> featurized records -> atom-budget batches.
+
+* :func:`load_records` featurizes each molecule once (RDKit, from the dataset's mapped SMILES) and
+  precomputes its prior factor ``R`` (numpy); molecules that cannot be used are returned as
+  :class:`~pipeline.types.RecordError` (never dropped silently).
+* :class:`AtomBudgetBatcher` plans an epoch: molecules in a seeded random order, **one random
+  conformer per molecule per epoch** (``repeats`` > 1 lists every molecule that many times, each
+  with its own random conformer, noise and time: useful for tiny datasets), packed greedily into batches of at most ``atom_budget`` atoms
+  (a molecule larger than the budget gets a batch of its own). The plan depends only on
+  ``(seed, epoch)``, which is what makes ``--resume`` exact. Under DDP every rank takes an equal
+  share of the batches (``plan[rank::world]``, truncated to the same length).
+* :func:`collate` turns a list of (record, conformer) into a :class:`TrainBatch`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from pipeline.model.spec import FeatureConfig
+from pipeline.types import RecordError
+
+__all__ = ["MoleculeRecord", "TrainBatch", "load_records", "AtomBudgetBatcher", "collate"]
+
+
+@dataclass
+class MoleculeRecord:
+    index: int  # molecule index in the dataset
+    name: str
+    graph: object  # torch_geometric Data from featurize()
+    coords: np.ndarray  # [K, N, 3] float32, centred
+    bonds: np.ndarray  # [B, 3]
+    R: np.ndarray  # [N, N] prior factor
+    eigvals: np.ndarray  # [N]
+
+    @property
+    def n_atoms(self) -> int:
+        return int(self.coords.shape[1])
+
+    @property
+    def n_conformers(self) -> int:
+        return int(self.coords.shape[0])
+
+
+@dataclass
+class TrainBatch:
+    graph: object  # torch_geometric Batch
+    x0: torch.Tensor  # [A, 3]
+    prior: object  # pipeline.prior.PriorBatch
+    names: list[str]
+
+    @property
+    def num_molecules(self) -> int:
+        return int(self.graph.num_graphs)
+
+    def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> "TrainBatch":
+        return TrainBatch(self.graph.to(device), self.x0.to(device=device, dtype=dtype), self.prior.to(device=device, dtype=dtype), self.names)
+
+
+def load_records(
+    dataset,
+    indices: Sequence[int],
+    features: FeatureConfig,
+    prior_params,
+    max_atoms: int,
+) -> tuple[list[MoleculeRecord], list[RecordError]]:
+    """Featurize ``dataset`` molecules ``indices``; returns (records, errors)."""
+    from pipeline.model.features import featurize
+    from pipeline.prior.graph import prior_factor
+
+    source = str(dataset.root)
+    records: list[MoleculeRecord] = []
+    errors: list[RecordError] = []
+    for i in indices:
+        view = dataset.molecule(i)
+        where = f"{i} ({view.entry.name})"
+        if view.coords.shape[0] == 0:
+            errors.append(RecordError(source, where, "molecule has no conformers"))
+            continue
+        if view.n_atoms > max_atoms:
+            errors.append(RecordError(source, where, f"{view.n_atoms} atoms > max_atoms={max_atoms}"))
+            continue
+        try:
+            graph = featurize(view.to_rdkit(conformers=False), features)
+        except Exception as exc:  # a per-record chemistry problem: report it, keep the others
+            errors.append(RecordError(source, where, f"cannot featurize: {type(exc).__name__}: {exc}"))
+            continue
+        if graph.num_nodes != view.n_atoms:
+            errors.append(RecordError(source, where, f"featurized {graph.num_nodes} atoms, dataset has {view.n_atoms}"))
+            continue
+        R, d = prior_factor(view.n_atoms, view.bonds, prior_params.c, prior_params.lam, prior_params.weighted)
+        records.append(
+            MoleculeRecord(i, view.entry.name, graph, np.asarray(view.coords, dtype=np.float32), np.asarray(view.bonds), R, d)
+        )
+    return records, errors
+
+
+class AtomBudgetBatcher:
+    """Seeded epoch plans of (record index, conformer index) batches under an atom budget."""
+
+    def __init__(
+        self, records: Sequence[MoleculeRecord], atom_budget: int, seed: int, rank: int = 0, world: int = 1, repeats: int = 1
+    ):
+        if not records:
+            raise ValueError("no training molecules")
+        self.sizes = [r.n_atoms for r in records]
+        self.n_confs = [r.n_conformers for r in records]
+        self.atom_budget = atom_budget
+        self.seed = seed
+        self.rank = rank
+        self.world = world
+        self.repeats = repeats
+
+    def _all_batches(self, epoch: int) -> list[list[tuple[int, int]]]:
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(np.tile(np.arange(len(self.sizes)), self.repeats))
+        confs = [int(rng.integers(self.n_confs[i])) for i in order.tolist()]
+        batches: list[list[tuple[int, int]]] = []
+        current: list[tuple[int, int]] = []
+        atoms = 0
+        for i, k in zip(order.tolist(), confs):
+            if current and atoms + self.sizes[i] > self.atom_budget:
+                batches.append(current)
+                current, atoms = [], 0
+            current.append((i, k))
+            atoms += self.sizes[i]
+        if current:
+            batches.append(current)
+        return batches
+
+    def epoch_plan(self, epoch: int) -> list[list[tuple[int, int]]]:
+        """This rank's batches for ``epoch`` (same count on every rank)."""
+        batches = self._all_batches(epoch)
+        if self.world == 1:
+            return batches
+        while len(batches) < self.world:  # tiny datasets: every rank needs at least one batch
+            batches = batches + batches
+        per_rank = len(batches) // self.world
+        return batches[self.rank :: self.world][:per_rank]
+
+
+def collate(records: Sequence[MoleculeRecord], items: Sequence[tuple[int, int]], dtype: torch.dtype = torch.float32) -> TrainBatch:
+    """Build a :class:`TrainBatch` (CPU) from (record index, conformer index) pairs."""
+    from torch_geometric.data import Batch
+
+    from pipeline.prior.batch import PriorBatch
+
+    recs = [records[i] for i, _ in items]
+    graph = Batch.from_data_list([r.graph for r in recs])
+    x0 = torch.from_numpy(np.concatenate([records[i].coords[k] for i, k in items])).to(dtype)
+    prior = PriorBatch.from_factors([r.R for r in recs], [r.eigvals for r in recs], dtype=dtype)
+    return TrainBatch(graph, x0, prior, [r.name for r in recs])

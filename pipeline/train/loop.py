@@ -1,0 +1,198 @@
+"""The training loop: AdamW + warm-up/cosine LR + clipping + EMA, atom-budget batches, exact resume.
+
+:class:`Trainer` owns the mutable training state (model, EMA, optimiser, scheduler, noise RNG,
+position in the epoch plan) and knows how to checkpoint and restore all of it. Metrics go to the
+``MetricLogger`` it is given (MLflow when tracked); only rank 0 logs and writes files.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from pipeline.train.checkpoint import save_checkpoint
+from pipeline.train.data import AtomBudgetBatcher, MoleculeRecord, collate
+from pipeline.train.ddp import DistInfo, all_reduce_mean, barrier, wrap_model
+from pipeline.train.ema import EMA
+from pipeline.train.evaluate import sample_validity, validation_loss
+from pipeline.train.loss import x0_loss
+
+__all__ = ["lr_factor", "Trainer"]
+
+
+def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine from 1 to ``min_ratio`` at ``total``."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    span = max(total - warmup, 1)
+    progress = min(max(step - warmup, 0) / span, 1.0)
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        cfg,
+        train_records: Sequence[MoleculeRecord],
+        val_records: Sequence[MoleculeRecord],
+        device: torch.device,
+        info: DistInfo,
+        logger,
+        checkpoint_dir: Path,
+        extra_state: Callable[[], dict] | None = None,
+    ):
+        self.cfg = cfg
+        self.device = device
+        self.info = info
+        self.logger = logger
+        self.checkpoint_dir = Path(checkpoint_dir)
+        self.extra_state = extra_state or (lambda: {})
+        self.core = model
+        self.model = wrap_model(model, info, device)
+        self.ema = EMA(model, cfg.optim.ema_decay)
+        o = cfg.optim
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, o.warmup_steps, cfg.max_steps, o.min_lr_ratio)
+        )
+        self.train_records = list(train_records)
+        self.val_records = list(val_records)
+        self.batcher = AtomBudgetBatcher(
+            self.train_records, cfg.atom_budget, cfg.seed, info.rank, info.world, cfg.repeats
+        )
+        # noise/t RNG: a CPU generator, different per rank, saved in checkpoints
+        self.generator = torch.Generator().manual_seed(cfg.seed * 1000 + info.rank)
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.last_metrics: dict[str, float] = {}
+        self.molecules_seen = 0
+        self.session_molecules = 0  # this process's run only (throughput), not checkpointed
+        self.train_seconds = 0.0
+
+    # -- state ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "model": self.core.state_dict(),
+            "ema": self.ema.state_dict()["model"],
+            "ema_num_updates": self.ema.num_updates,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "molecules_seen": self.molecules_seen,
+            **self.extra_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.core.load_state_dict(state["model"])
+        self.ema.load_state_dict({"model": state["ema"], "num_updates": state["ema_num_updates"]})
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.step = int(state["step"])
+        self.epoch = int(state["epoch"])
+        self.batch_in_epoch = int(state["batch_in_epoch"])
+        self.molecules_seen = int(state.get("molecules_seen", 0))
+
+    def save(self, name: str = "last.pt") -> Path | None:
+        if not self.info.is_main:
+            return None
+        return save_checkpoint(self.checkpoint_dir / name, self.state_dict())
+
+    # -- one step ------------------------------------------------------------------------------
+    def _autocast(self):
+        if self.device.type == "cuda" and self.cfg.bf16:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def train_step(self, items) -> dict[str, float]:
+        self.model.train()
+        batch = collate(self.train_records, items).to(self.device)
+        loss, per_mol, t = x0_loss(self.model, batch, self.cfg.loss, self.generator, self._autocast())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.core.parameters(), self.cfg.optim.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.ema.update(self.core)
+        metrics = {"loss": float(all_reduce_mean(loss.detach(), self.info)), "grad_norm": float(grad_norm)}
+        nb = self.cfg.loss.t_buckets
+        bucket = (t.cpu() * nb).long().clamp(max=nb - 1)
+        for b in range(nb):
+            sel = bucket == b
+            if bool(sel.any()):
+                metrics[f"loss_t{b}"] = float(per_mol.cpu()[sel].mean())
+        metrics["molecules"] = float(batch.num_molecules * self.info.world)
+        return metrics
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def evaluate(self) -> dict[str, float]:
+        """Validation loss and sample validity with the EMA weights (rank 0 only)."""
+        if not self.info.is_main:
+            return {}
+        ev = self.cfg.eval
+        out: dict[str, float] = {}
+        val = self.val_records[: ev.val_molecules]
+        if val:
+            out["val_loss"] = validation_loss(self.ema.model, val, self.cfg.loss, self.cfg.atom_budget, self.device)
+        if ev.sample_molecules > 0 and val:
+            out.update(sample_validity(self.ema.model, val[: ev.sample_molecules], ev.sampler, ev.bond_tolerance, self.device))
+        return out
+
+    # -- the loop --------------------------------------------------------------------------------
+    def fit(self) -> dict[str, float]:
+        cfg = self.cfg
+        window: list[dict[str, float]] = []
+        t_window = time.perf_counter()
+        while self.step < cfg.max_steps:
+            plan = self.batcher.epoch_plan(self.epoch)
+            while self.batch_in_epoch < len(plan) and self.step < cfg.max_steps:
+                t0 = time.perf_counter()
+                metrics = self.train_step(plan[self.batch_in_epoch])
+                self.train_seconds += time.perf_counter() - t0
+                self.batch_in_epoch += 1
+                self.step += 1
+                self.molecules_seen += int(metrics["molecules"])
+                self.session_molecules += int(metrics["molecules"])
+                window.append(metrics)
+                if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
+                    self._log_window(window, time.perf_counter() - t_window)
+                    window, t_window = [], time.perf_counter()
+                if cfg.eval.every and self.step % cfg.eval.every == 0 and self.step < cfg.max_steps:
+                    self._log(self.evaluate())
+                    barrier(self.info)
+                    t_window = time.perf_counter()
+                if self.step % cfg.checkpoint_every == 0:
+                    self.save()
+            if self.batch_in_epoch >= len(plan):
+                self.epoch += 1
+                self.batch_in_epoch = 0
+        final = self.evaluate()
+        self._log(final)
+        self.save()
+        barrier(self.info)
+        return {**self.last_metrics, **final}
+
+    def _log(self, metrics: dict[str, float]) -> None:
+        if metrics and self.info.is_main:
+            self.logger.log_metrics(metrics, step=self.step)
+
+    def _log_window(self, window: list[dict[str, float]], seconds: float) -> None:
+        keys = {k for m in window for k in m}
+        agg = {k: sum(m[k] for m in window if k in m) / sum(1 for m in window if k in m) for k in keys if k != "molecules"}
+        agg["molecules_per_s"] = sum(m["molecules"] for m in window) / max(seconds, 1e-9)
+        agg["lr"] = float(self.scheduler.get_last_lr()[0])
+        agg["epoch"] = float(self.epoch)
+        self.last_metrics = agg
+        self._log(agg)

@@ -1,0 +1,162 @@
+"""The train stage: ``run_train(cfg, dataset_dir, prior_dir, out_dir, logger, resume=False) -> StageResult``.
+
+Output directory::
+
+    out_dir/checkpoints/last.pt     full training state (every ``checkpoint_every`` steps and at the end)
+    out_dir/model/                  the final EMA model (spec.json + weights.pt) -> sample / register
+    out_dir/train_summary.json      final metrics, steps, skipped molecules
+
+Runs the same way alone or under ``torchrun`` (DDP; only rank 0 logs and writes). Never imports
+MLflow: metrics go to the ``logger`` it is given.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from pipeline.train.config import TrainConfig
+from pipeline.types import InputDataset, MetricLogger, NullLogger, StageError, StageResult
+
+__all__ = ["run_train", "build_spec"]
+
+log = logging.getLogger(__name__)
+
+
+def build_spec(cfg: TrainConfig, prior_params, max_atoms: int, info: dict | None = None):
+    from pipeline.model.spec import ModelSpec
+
+    return ModelSpec(
+        size=cfg.model.size if not cfg.model.overrides else "custom",
+        net=cfg.model.net(),
+        features=cfg.model.features,
+        prior=prior_params,
+        schedule=cfg.model.schedule,
+        sigma_data=cfg.model.sigma_data,
+        max_atoms=max_atoms,
+        info=info or {},
+    )
+
+
+def _write_json(path: Path, data: dict) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2, default=str)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def run_train(
+    cfg: TrainConfig,
+    dataset_dir: Path,
+    prior_dir: Path,
+    out_dir: Path,
+    logger: MetricLogger | None = None,
+    resume: bool = False,
+) -> StageResult:
+    """Train the denoiser on ``dataset_dir`` (train split) with the prior of ``prior_dir``."""
+    from pipeline.data.dataset import ConformerDataset
+    from pipeline.model.io import save_model
+    from pipeline.model.precond import build_denoiser
+    from pipeline.prior.params import load_prior_params
+    from pipeline.train.checkpoint import LAST, load_checkpoint
+    from pipeline.train.data import load_records
+    from pipeline.train.ddp import barrier, cleanup, init_distributed, select_device
+    from pipeline.train.loop import Trainer
+
+    logger = logger or NullLogger()
+    dataset_dir, prior_dir, out_dir = Path(dataset_dir), Path(prior_dir), Path(out_dir)
+    info = init_distributed(cfg.device)
+    threads = torch.get_num_threads()
+    try:
+        device = select_device(cfg.device, info.local_rank)
+        if cfg.cpu_threads and device.type == "cpu":
+            torch.set_num_threads(cfg.cpu_threads)
+        torch.manual_seed(cfg.seed)
+        params = load_prior_params(prior_dir)
+        ds = ConformerDataset(dataset_dir)
+        train_idx = ds.split_indices(cfg.train_split)
+        if not train_idx:
+            raise StageError(f"{dataset_dir}: split {cfg.train_split!r} has no molecules")
+        val_idx = ds.split_indices(cfg.val_split)
+        train_records, errors = load_records(ds, train_idx, cfg.model.features, params, cfg.max_atoms)
+        val_records, val_errors = load_records(ds, val_idx, cfg.model.features, params, cfg.max_atoms)
+        errors += val_errors
+        if not train_records:
+            raise StageError(f"{dataset_dir}: none of the {len(train_idx)} training molecules is usable ({errors[0]})")
+        val_source = cfg.val_split
+        if not val_records:  # evaluation still needs molecules: use training ones, and say so
+            val_records, val_source = train_records, f"{cfg.train_split} (no {cfg.val_split!r} molecules)"
+        max_atoms = max(r.n_atoms for r in train_records)
+        spec = build_spec(
+            cfg, params, max_atoms, {"dataset_hash": ds.digest, "dataset": str(dataset_dir), "prior": str(prior_dir)}
+        )
+        model = build_denoiser(spec).to(device)
+        ckpt_dir = out_dir / "checkpoints"
+        spec_json = json.dumps(spec.model_dump(mode="json"))
+        trainer = Trainer(
+            model, cfg, train_records, val_records, device, info, logger, ckpt_dir,
+            extra_state=lambda: {"spec": spec_json, "config": cfg.model_dump_json()},
+        )
+        start_step = 0
+        if resume:
+            state = load_checkpoint(ckpt_dir / LAST)
+            old = json.loads(state["spec"])
+            old.pop("info", None)
+            new = json.loads(spec_json)
+            new.pop("info", None)
+            if old != new:
+                raise StageError(f"--resume: the checkpoint's model spec differs from this config ({ckpt_dir / LAST})")
+            trainer.load_state_dict(state)
+            start_step = trainer.step
+            log.info("resumed from %s at step %d", ckpt_dir / LAST, start_step)
+        metrics = trainer.fit()
+        model_dir = out_dir / "model"
+        spec.info.update({"steps": trainer.step, "ema_decay": cfg.optim.ema_decay})
+        if info.is_main:
+            save_model(model_dir, trainer.ema.model, spec)
+            summary = {
+                "steps": trainer.step,
+                "resumed_from": start_step if resume else None,
+                "epochs": trainer.epoch,
+                "train_molecules": len(train_records),
+                "val_molecules": len(val_records),
+                "val_source": val_source,
+                "world_size": info.world,
+                "device": str(device),
+                "metrics": metrics,
+                "skipped": [e.as_dict() for e in errors],
+            }
+            _write_json(out_dir / "train_summary.json", summary)
+        barrier(info)
+    finally:
+        torch.set_num_threads(threads)
+        cleanup(info)
+    result_metrics = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+    result_metrics.update({"steps": float(trainer.step), "train_molecules": float(len(train_records)), "skipped_molecules": float(len(errors))})
+    if trainer.train_seconds > 0:
+        result_metrics["train_molecules_per_s"] = trainer.session_molecules / trainer.train_seconds
+    return StageResult(
+        stage="train",
+        outputs={"model_dir": model_dir, "checkpoint": ckpt_dir / LAST},
+        metrics=result_metrics,
+        artifacts=[out_dir / "train_summary.json"] if info.is_main else [],
+        inputs=[
+            InputDataset("dataset", str(dataset_dir), ds.digest, "training"),
+            InputDataset("prior", str(prior_dir), _prior_digest(prior_dir), "input"),
+        ],
+        tags={"world_size": str(info.world), "device": str(device), "val_source": val_source},
+        errors=errors,
+        extra={"spec": spec, "rank": info.rank, "model": trainer.core, "ema_model": trainer.ema.model},
+    )
+
+
+def _prior_digest(prior_dir: Path) -> str:
+    from pipeline.hashing import path_hash
+
+    return path_hash(prior_dir)

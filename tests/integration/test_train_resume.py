@@ -1,0 +1,85 @@
+"""An interrupted-and-resumed training run ends with exactly the parameters of an uninterrupted one."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+pytest.importorskip("rdkit")
+from pipeline.prior.params import PriorParams  # noqa: E402
+from pipeline.train.checkpoint import load_checkpoint  # noqa: E402
+from pipeline.train.config import TrainConfig  # noqa: E402
+from pipeline.train.stage import run_train  # noqa: E402
+from pipeline.train.toydata import make_toy_dataset, write_prior_json  # noqa: E402
+from pipeline.types import NullLogger  # noqa: E402
+
+
+class Interrupt(Exception):
+    pass
+
+
+class InterruptAt(NullLogger):
+    """A metric logger that 'crashes' the run when it is asked to log step ``step``."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def log_metrics(self, metrics, step=None):
+        if step == self.step:
+            raise Interrupt(f"simulated crash at step {step}")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    ds = make_toy_dataset(root / "ds", ["CCO", "CC(=O)O", "C[C@H](N)C(=O)O"], n_confs=2, splits=["train", "train", "val"])
+    prior = write_prior_json(root / "prior", PriorParams())
+    return ds, prior
+
+
+def _cfg() -> TrainConfig:
+    # atom budget of ~one molecule: several batches per epoch, so the crash lands mid-epoch
+    return TrainConfig(
+        max_steps=10, checkpoint_every=4, log_every=1, atom_budget=12, cpu_threads=1, seed=7,
+        optim={"warmup_steps": 3, "lr": 3e-3, "ema_decay": 0.9},
+        eval={"every": 5, "sample_molecules": 1, "sampler": {"method": "ddim", "steps": 3}},
+    )
+
+
+def test_resume_is_exact(data, tmp_path):
+    ds, prior = data
+    full = run_train(_cfg(), ds, prior, tmp_path / "full", NullLogger())
+    assert full.metrics["steps"] == 10
+
+    with pytest.raises(Interrupt):
+        run_train(_cfg(), ds, prior, tmp_path / "split", InterruptAt(7))
+    mid = load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")
+    assert mid["step"] == 4 and mid["batch_in_epoch"] > 0  # resumes in the middle of an epoch
+    assert not (tmp_path / "split" / "model").exists()
+
+    resumed = run_train(_cfg(), ds, prior, tmp_path / "split", NullLogger(), resume=True)
+    assert resumed.metrics["steps"] == 10
+
+    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")
+    b = load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")
+    for key in ("model", "ema"):
+        assert a[key].keys() == b[key].keys()
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), f"{key}.{name} differs after resume"
+    assert torch.equal(a["generator"], b["generator"])
+    # and training did move the weights
+    first = load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")
+    assert any(not torch.equal(first["model"][k], mid["model"][k]) for k in first["model"])
+
+
+def test_resume_refuses_a_different_model(data, tmp_path):
+    ds, prior = data
+    cfg = _cfg()
+    cfg.max_steps = 2
+    run_train(cfg, ds, prior, tmp_path / "o", NullLogger())
+    other = _cfg()
+    other.model.overrides = {"scalars": 8}
+    from pipeline.types import StageError
+
+    with pytest.raises(StageError, match="spec differs"):
+        run_train(other, ds, prior, tmp_path / "o", NullLogger(), resume=True)
