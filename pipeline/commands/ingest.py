@@ -43,6 +43,9 @@ def _print_report(result, run_id: str | None) -> None:
     notes = mf["counts"].get("conformers_by_note", {})
     if notes.get("hydrogens_added"):
         print(f"  hydrogens added (with coordinates) to {notes['hydrogens_added']} SDF/MOL records that had none")
+    if notes.get("carbon_without_hydrogens"):
+        print(f"  warning: {notes['carbon_without_hydrogens']} xyz records have carbon but no hydrogen atom; "
+              "xyz input must list hydrogens explicitly (bonds were perceived as given)")
     if notes.get("hueckel_connectivity"):
         print(f"  {notes['hueckel_connectivity']} records needed the extended-Hückel connectivity")
     timing = mf.get("timing", {})

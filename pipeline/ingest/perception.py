@@ -349,6 +349,9 @@ def perceive(rec: AtomsRecord | MolBlockRecord, opts: PerceptionOptions) -> Conf
         charge = opts.default_charge if rec.charge is None else rec.charge
         mol, notes = _determine_bonds(z, xyz, charge, opts.hueckel_fallback)
         Chem.AssignStereochemistryFrom3D(mol)
+    zs = set(z.tolist())
+    if 6 in zs and 1 not in zs:  # legal for CO2 or CF4, but usually an xyz that left out its hydrogens
+        notes = notes + ("carbon_without_hydrogens",)
     return _conformer(mol, rec, source, notes, opts, z_hint=z)  # xyz paths keep the file's atom order
 
 

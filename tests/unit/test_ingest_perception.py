@@ -149,3 +149,12 @@ def test_fast_atom_and_bond_arrays_match_the_rdkit_loops(smiles):
     assert z.tolist() == [a.GetAtomicNum() for a in m.GetAtoms()]
     assert q.tolist() == [a.GetFormalCharge() for a in m.GetAtoms()]
     assert sorted(map(tuple, _bond_array(m).tolist())) == sorted(map(tuple, bonds_array(m).tolist()))
+
+
+def test_heavy_atom_only_xyz_is_flagged():
+    mol = embedded("c1ccccc1")
+    heavy = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]
+    (rec,) = list(parse_xyz_text(xyz_frame(mol, order=heavy), "noh.xyz", "benzene"))
+    res = perceive_item(rec, OPTS)
+    assert isinstance(res, RecordError) or "carbon_without_hydrogens" in res.notes
+    assert "carbon_without_hydrogens" not in perceive(_record(mol), OPTS).notes
