@@ -136,6 +136,7 @@ def _manifest(cfg, source: SourceInfo, sel: Selection, exclusion: ExclusionSet, 
         "stopped_by_time_budget": tally.stopped_early,
         "energy_units": "Hartree",
         "energy_method": _energy_method(cfg),
+        "software": _software(cfg),  # ETKDG/MMFF results depend on the RDKit version
         "stereo": "unassigned stereo elements fixed by a seeded choice per molecule (extra.isomer_rank)",
         "exclusion": exclusion.summary(),
         "selection": {
@@ -162,6 +163,18 @@ def _manifest(cfg, source: SourceInfo, sel: Selection, exclusion: ExclusionSet, 
             "workers": cfg.workers,
         },
     }
+
+
+def _software(cfg: BuildConfig) -> dict[str, str]:
+    import platform
+    from importlib import metadata
+
+    import rdkit
+
+    out = {"python": platform.python_version(), "rdkit": rdkit.__version__, "numpy": np.__version__}
+    if cfg.xtb.enabled:
+        out["tblite"] = metadata.version("tblite")
+    return out
 
 
 def _energy_method(cfg: BuildConfig) -> str:

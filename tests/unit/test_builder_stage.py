@@ -36,6 +36,7 @@ def test_build_writes_a_dataset_with_its_recipe(built, wheel):
     recipe = m["recipe"]
     assert recipe["source"]["package"] == "molsets" and recipe["source"]["version"] == "0.3.1"
     assert recipe["energy_units"] == "Hartree" and recipe["energy_method"] == "MMFF94s"
+    assert recipe["software"]["rdkit"] == __import__("rdkit").__version__
     assert recipe["effective_limit"] == 3 and recipe["config"]["conformers"]["num_embed"] == 8
     assert result.metrics["molecules"] == 3 and result.metrics["conformers"] == ds.n_conformers
     assert result.metrics["excluded"] == 1 and len(result.errors) == 1
