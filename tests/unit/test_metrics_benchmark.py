@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import pandas as pd
 import pytest
@@ -49,3 +50,19 @@ def test_config_rejects_bad_values():
         load_config(BenchmarkConfig, None, ["seed=0"])
     cfg = load_config(BenchmarkConfig, None, ["validate.metrics.delta=0.5", "samplers=[etkdg, etkdg]"])
     assert cfg.validate_.metrics.deltas == [0.5, 0.1] and cfg.samplers == ["etkdg"]
+
+
+def test_unavailable_bondiff_is_reported_and_the_others_still_run(tmp_path, monkeypatch):
+    pytest.importorskip("rdkit")
+    from _validate_helpers import MOLECULES, write_refset
+
+    from pipeline.benchmark.runner import run_benchmark
+
+    monkeypatch.setitem(sys.modules, "pipeline.api", None)  # as if the sampling API were not there
+    ref = write_refset(tmp_path / "ref", n_confs=1, molecules=MOLECULES[:1])
+    cfg = load_config(BenchmarkConfig, None, ["samplers=[bondiff, etkdg]", "validate.workers=1", "validate.plots=false", f"validate.cache_dir={tmp_path / 'c'}"])
+    res = run_benchmark(cfg, ref, tmp_path / "out")
+    assert res.extra["status"]["bondiff"].startswith("unavailable: pipeline.api.generate_conformers is not available")
+    assert res.extra["status"]["etkdg"] == "ok" and "bondiff" not in res.extra["table"]
+    assert res.extra["table"]["etkdg"]["n_generated"] == 2
+    assert "bondiff: unavailable" in (tmp_path / "out" / "table.txt").read_text()
