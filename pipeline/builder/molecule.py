@@ -31,8 +31,10 @@ class BuiltMolecule:
     error: str | None = None
 
 
-def _xtb_refine(mol_h, coords: np.ndarray, energies: np.ndarray, target: str, cfg: XtbConfig, window_kcal: float):
+def _xtb_refine(mol_h, coords: np.ndarray, target: str, cfg: XtbConfig, window_kcal: float):
     """Relax every kept conformer with xTB; drop those whose stereo changed; re-apply the window."""
+    from rdkit import Chem
+
     from pipeline.chem import set_conformers
 
     z = np.array([a.GetAtomicNum() for a in mol_h.GetAtoms()])
@@ -48,7 +50,7 @@ def _xtb_refine(mol_h, coords: np.ndarray, energies: np.ndarray, target: str, cf
         out_e.append(e)
     if not out_x:
         raise ConformerError(f"xTB failed for all {len(coords)} conformers")
-    probe = type(mol_h)(mol_h)
+    probe = Chem.Mol(mol_h)
     ids = set_conformers(probe, np.stack(out_x))
     keep = [i for i, cid in enumerate(ids) if stereo_matches(probe, cid, target)]
     if not keep:
@@ -80,7 +82,7 @@ def build_molecule(cand: Candidate, conf_cfg: ConformerConfig, xtb_cfg: XtbConfi
             energies = ens.energies_kcal / KCAL_PER_HARTREE
             stats = dict(ens.stats, isomer_rank=k, energy_method=conf_cfg.mmff_variant)
             if xtb_cfg.enabled:
-                coords, energies, xstats = _xtb_refine(ens.mol, coords, energies, iso, xtb_cfg, conf_cfg.energy_window_kcal)
+                coords, energies, xstats = _xtb_refine(ens.mol, coords, iso, xtb_cfg, conf_cfg.energy_window_kcal)
                 stats.update(xstats, energy_method=xtb_cfg.method)
         except (ConformerError, ValueError, RuntimeError) as exc:
             reasons.append(f"{iso}: {exc}")
