@@ -145,3 +145,22 @@ def test_qm9pack_with_limit(tmp_path):
     assert np.isfinite(ds.energies).all()  # U0 in Hartree
     assert ds.entries[0].smiles == "C" and ds.entries[0].extra["qm9_index"] == 1
     assert json.loads((tmp_path / "qm9" / "manifest.json").read_text())["inputs"][0]["kind"] == "qm9pack"
+
+
+def test_parallel_perception_keeps_input_order_and_errors(tmp_path):
+    """The process pool (forced here with serial_below=0 and tiny batches) gives the serial result."""
+    from pipeline.ingest.parallel import perceive_all
+    from pipeline.ingest.perception import PerceptionOptions
+    from pipeline.ingest.xyz import parse_xyz_text
+    from pipeline.types import RecordError
+
+    mol = embedded("CC(=O)Nc1ccc(O)cc1", n_confs=6)
+    text = "".join(xyz_frame(mol, k) for k in range(6)) + "2\nbad\nC 0 0 0\nXx 0 0 1\n" + xyz_frame(embedded("CCO"))
+    items = list(parse_xyz_text(text, "f.xyz", "m"))
+    opts = PerceptionOptions.from_config(IngestConfig())
+    serial = list(perceive_all(items, opts, workers=1))
+    pooled = list(perceive_all(items, opts, workers=2, chunk_size=1, serial_below=0, batch_size=3))
+    assert [type(r).__name__ for r in pooled] == [type(r).__name__ for r in serial]
+    assert [r.record for r in pooled] == [r.record for r in serial] == ["1", "2", "3", "4", "5", "6", "7", "8"]
+    assert isinstance(pooled[6], RecordError) and "Xx" in pooled[6].reason
+    assert all(np.allclose(a.coords, b.coords) for a, b in zip(pooled, serial) if not isinstance(a, RecordError))
