@@ -46,7 +46,6 @@ def _model(model: Any, device: str) -> tuple[Any, Any]:
 
 def _prepare(item: Any, index: int, seed: int):
     """A SMILES string or an RDKit Mol -> MoleculeInput (H added, unspecified stereo assigned)."""
-    from pipeline.chem import canonical_smiles
     from pipeline.sample.inputs import parse_smiles, prepare_molecule
 
     if isinstance(item, str):
@@ -54,9 +53,7 @@ def _prepare(item: Any, index: int, seed: int):
     if item is None or not hasattr(item, "GetNumAtoms"):
         raise ConformerGenerationError(f"molecule {index + 1}: expected a SMILES string or an RDKit Mol, got {type(item).__name__}")
     name = item.GetProp("_Name") if item.HasProp("_Name") and item.GetProp("_Name") else f"mol{index + 1}"
-    mi = prepare_molecule("<api>", str(index + 1), name, item, seed=seed)
-    mi.smiles = canonical_smiles(item)
-    return mi
+    return prepare_molecule("<api>", str(index + 1), name, item, seed=seed)
 
 
 def generate_conformers_batch(

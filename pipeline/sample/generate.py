@@ -147,6 +147,132 @@ def _implicit_h(mol) -> bool:
 
 
 # -- main ---------------------------------------------------------------------------------------
+@dataclass
+class _Prepared:
+    """Per-molecule inputs of the sampler (``graph`` None = molecule rejected)."""
+
+    n_atoms: list[int]
+    graphs: list[Any]
+    bonds: list[np.ndarray]
+    targets: list[StereoTarget | None]
+
+
+def _default_featurizer(spec: Any) -> Callable[[Any], Any]:
+    from pipeline.model.features import featurize
+
+    feature_cfg = getattr(spec, "features", None)
+    return lambda m: featurize(m, feature_cfg)
+
+
+def _rejection(mol, max_atoms: int | None) -> str | None:
+    if mol is None or mol.GetNumAtoms() == 0:
+        return "empty molecule"
+    if _implicit_h(mol):
+        return "molecule has implicit hydrogens; add them first (Chem.AddHs)"
+    if max_atoms is not None and mol.GetNumAtoms() > max_atoms:
+        return f"{mol.GetNumAtoms()} atoms (with hydrogens) exceeds the model's limit of {max_atoms}"
+    return None
+
+
+def _prepare(mols: Sequence[Any], spec: Any, featurizer: Callable[[Any], Any]) -> tuple[_Prepared, dict[int, str]]:
+    """Featurise every usable molecule; returns the prepared inputs and {index: rejection reason}."""
+    from pipeline.chem import bonds_array
+
+    n = len(mols)
+    prep = _Prepared([m.GetNumAtoms() if m is not None else 0 for m in mols], [None] * n, [np.zeros((0, 3), np.int32)] * n, [None] * n)
+    rejected: dict[int, str] = {}
+    max_atoms = spec_max_atoms(spec)
+    for i, mol in enumerate(mols):
+        reason = _rejection(mol, max_atoms)
+        if reason is None:
+            try:
+                prep.graphs[i] = featurizer(mol)
+            except (ValueError, KeyError) as exc:
+                reason = f"cannot featurize: {exc}"
+        if reason is not None:
+            rejected[i] = reason
+            continue
+        prep.bonds[i] = bonds_array(mol)
+        prep.targets[i] = stereo_target(mol)
+    return prep, rejected
+
+
+def _sample_jobs(
+    jobs: list[Job],
+    prep: _Prepared,
+    model: Callable[..., Any],
+    spec: Any,
+    method: str,
+    steps: int,
+    seed: int,
+    device: str,
+    atom_budget: int,
+    div: DivergenceConfig,
+    stats: GenerationStats,
+    progress: bool,
+) -> tuple[dict[Job, tuple[np.ndarray, int]], dict[Job, str]]:
+    """Run the sampler over ``jobs`` in atom-budget batches, retrying diverged ones.
+
+    Returns ``({job: (coords [N,3], attempt)}, {failed job: last reason})``.
+    """
+    import torch
+    from torch_geometric.data import Batch
+    from tqdm.auto import tqdm
+
+    from pipeline.diffusion import sample as diffusion_sample
+    from pipeline.prior import PriorBatch, prior_factor
+
+    results: dict[Job, tuple[np.ndarray, int]] = {}
+    last_reason: dict[Job, str] = {}
+    if not jobs:
+        return results, last_reason
+    prior_params = spec_prior_params(spec)
+    schedule = spec_schedule(spec)
+    factors: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # molecule -> (R, eigenvalues of J)
+    params = list(model.parameters()) if hasattr(model, "parameters") else []
+    dtype = params[0].dtype if params else torch.float32
+    if hasattr(model, "eval"):
+        model.eval()
+    n_atoms = prep.n_atoms
+    pending = list(jobs)
+    bar = tqdm(total=len(pending), desc="sampling", unit="conf", disable=not progress)
+    t0 = time.perf_counter()
+    for attempt in range(div.max_retries + 1):
+        if not pending:
+            break
+        if attempt == 1:
+            stats.retried = len(pending)
+        failed: list[Job] = []
+        for b, batch in enumerate(plan_batches(n_atoms, pending, atom_budget)):
+            mol_ids = [m for m, _ in batch]
+            graph = Batch.from_data_list([prep.graphs[m] for m in mol_ids]).to(device)
+            for m in set(mol_ids) - factors.keys():  # one eigendecomposition per molecule, not per sample
+                factors[m] = prior_factor(n_atoms[m], prep.bonds[m], prior_params.c, prior_params.lam, prior_params.weighted)
+            prior = PriorBatch.from_factors(
+                [factors[m][0] for m in mol_ids], [factors[m][1] for m in mol_ids], dtype=dtype, device=device
+            )
+            # a CPU generator: the same draws on CPU and GPU (PriorBatch moves them to the device)
+            gen = torch.Generator().manual_seed(_batch_seed(seed, attempt, b))
+            with torch.no_grad():
+                x = diffusion_sample(model, prior, schedule, method=method, steps=steps, generator=gen, batch=graph)
+            stats.attempts += 1
+            xs = x.detach().to("cpu", torch.float64).numpy()
+            offsets = np.concatenate([[0], np.cumsum([n_atoms[m] for m in mol_ids])])
+            for j, job in enumerate(batch):
+                xj = xs[offsets[j] : offsets[j + 1]]
+                reason = divergence_reason(xj, prep.bonds[job[0]], div)
+                if reason is None:
+                    results[job] = (xj, attempt)
+                    bar.update(1)
+                else:
+                    last_reason[job] = reason
+                    failed.append(job)
+        pending = failed
+    stats.sampling_seconds = time.perf_counter() - t0
+    bar.close()
+    return results, last_reason
+
+
 def generate_detailed(
     mols: Sequence[Any],
     model: Callable[..., Any],
@@ -167,28 +293,13 @@ def generate_detailed(
     """Like :func:`generate` and also returns counts/timings (:class:`GenerationStats`).
 
     ``records[i] = (source, record label)`` names molecule ``i`` in errors (default ``("<mols>", "i+1 (name)")``).
-    ``featurizer`` defaults to ``pipeline.model.features.featurize``.
+    ``featurizer`` defaults to ``pipeline.model.features.featurize`` with the spec's feature config.
     """
-    import torch
     from rdkit import Chem
-    from tqdm.auto import tqdm
-
-    from pipeline.chem import bonds_array
-    from pipeline.diffusion import sample as diffusion_sample
-    from pipeline.prior import PriorBatch, prior_factor
 
     if sampler not in SAMPLER_METHODS:
         raise ValueError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLER_METHODS)}")
-    method = SAMPLER_METHODS[sampler]
     div = divergence or DivergenceConfig()
-    if featurizer is None:
-        from pipeline.model.features import featurize
-
-        feature_cfg = getattr(spec, "features", None)
-
-        def featurizer(m: Any) -> Any:
-            return featurize(m, feature_cfg)
-    dev = resolve_device(device)
     counts = [int(num_confs)] * len(mols) if isinstance(num_confs, (int, np.integer)) else [int(c) for c in num_confs]
     if len(counts) != len(mols):
         raise ValueError(f"num_confs has {len(counts)} entries for {len(mols)} molecules")
@@ -201,80 +312,13 @@ def generate_detailed(
         return "<mols>", f"{i + 1} ({name})"
 
     stats = GenerationStats(molecules=len(mols), requested=sum(counts))
-    errors: list[RecordError] = []
-    graphs: list[Any] = [None] * len(mols)
-    bonds: list[np.ndarray] = [np.zeros((0, 3), np.int32)] * len(mols)
-    targets: list[StereoTarget | None] = [None] * len(mols)
-    max_atoms = spec_max_atoms(spec)
-    for i, mol in enumerate(mols):
-        reason = None
-        if mol is None or mol.GetNumAtoms() == 0:
-            reason = "empty molecule"
-        elif _implicit_h(mol):
-            reason = "molecule has implicit hydrogens; add them first (Chem.AddHs)"
-        elif max_atoms is not None and mol.GetNumAtoms() > max_atoms:
-            reason = f"{mol.GetNumAtoms()} atoms (with hydrogens) exceeds the model's limit of {max_atoms}"
-        if reason is None:
-            try:
-                graphs[i] = featurizer(mol)
-            except (ValueError, KeyError) as exc:
-                reason = f"cannot featurize: {exc}"
-        if reason is not None:
-            errors.append(RecordError(*label(i), reason))
-            stats.failed += counts[i]
-            continue
-        bonds[i] = bonds_array(mol)
-        targets[i] = stereo_target(mol)
-
-    n_atoms = [m.GetNumAtoms() if m is not None else 0 for m in mols]
-    pending: list[Job] = [(i, k) for i in range(len(mols)) if graphs[i] is not None for k in range(counts[i])]
-    results: dict[Job, tuple[np.ndarray, int, bool]] = {}  # job -> (coords, attempt, mirrored)
-    last_reason: dict[Job, str] = {}
-    prior_params = spec_prior_params(spec) if pending else None
-    factors: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # molecule -> (R, eigenvalues of J)
-    schedule = spec_schedule(spec) if pending else None
-    params = list(model.parameters()) if hasattr(model, "parameters") else []
-    dtype = params[0].dtype if params else torch.float32
-    if hasattr(model, "eval"):
-        model.eval()
-
-    from torch_geometric.data import Batch
-
-    bar = tqdm(total=len(pending), desc="sampling", unit="conf", disable=not progress or not pending)
-    t0 = time.perf_counter()
-    for attempt in range(div.max_retries + 1):
-        if not pending:
-            break
-        if attempt == 1:
-            stats.retried = len(pending)
-        failed: list[Job] = []
-        for b, batch in enumerate(plan_batches(n_atoms, pending, atom_budget)):
-            mol_ids = [m for m, _ in batch]
-            graph = Batch.from_data_list([graphs[m] for m in mol_ids]).to(dev)
-            for m in set(mol_ids) - factors.keys():  # one eigendecomposition per molecule, not per sample
-                factors[m] = prior_factor(n_atoms[m], bonds[m], prior_params.c, prior_params.lam, prior_params.weighted)
-            prior = PriorBatch.from_factors(
-                [factors[m][0] for m in mol_ids], [factors[m][1] for m in mol_ids], dtype=dtype, device=dev
-            )
-            # a CPU generator: the same draws on CPU and GPU (PriorBatch moves them to the device)
-            gen = torch.Generator().manual_seed(_batch_seed(seed, attempt, b))
-            with torch.no_grad():
-                x = diffusion_sample(model, prior, schedule, method=method, steps=steps, generator=gen, batch=graph)
-            stats.attempts += 1
-            xs = x.detach().to("cpu", torch.float64).numpy()
-            offsets = np.concatenate([[0], np.cumsum([n_atoms[m] for m in mol_ids])])
-            for j, job in enumerate(batch):
-                xj = xs[offsets[j] : offsets[j + 1]]
-                reason = divergence_reason(xj, bonds[job[0]], div)
-                if reason is None:
-                    results[job] = (xj, attempt, False)
-                    bar.update(1)
-                else:
-                    last_reason[job] = reason
-                    failed.append(job)
-        pending = failed
-    stats.sampling_seconds = time.perf_counter() - t0
-    bar.close()
+    prep, rejected = _prepare(mols, spec, featurizer or _default_featurizer(spec))
+    errors = [RecordError(*label(i), reason) for i, reason in rejected.items()]
+    stats.failed += sum(counts[i] for i in rejected)
+    jobs = [(i, k) for i in range(len(mols)) if i not in rejected for k in range(counts[i])]
+    results, last_reason = _sample_jobs(
+        jobs, prep, model, spec, SAMPLER_METHODS[sampler], steps, seed, resolve_device(device), atom_budget, div, stats, progress
+    )
 
     # stereo guard + assembly
     out_mols: list[Any] = []
@@ -284,16 +328,15 @@ def generate_detailed(
             continue
         out = Chem.Mol(mol)
         out.RemoveAllConformers()
-        if graphs[i] is not None:
-            _attach(out, i, counts[i], results, targets[i], mirror_fix, stats)
+        if i not in rejected:
+            _attach(out, i, counts[i], results, prep.targets[i], mirror_fix, stats)
             lost = [k for k in range(counts[i]) if (i, k) not in results]
             if lost:
-                first = last_reason[(i, lost[0])]
                 errors.append(
                     RecordError(
                         *label(i),
                         f"{len(lost)} of {counts[i]} conformers diverged after {div.max_retries} retries "
-                        f"(conformer {lost[0]}: {first}); {counts[i] - len(lost)} written",
+                        f"(conformer {lost[0]}: {last_reason[(i, lost[0])]}); {counts[i] - len(lost)} written",
                     )
                 )
                 stats.failed += len(lost)
@@ -308,7 +351,7 @@ def _attach(out, i: int, n: int, results, target, mirror_fix: bool, stats: Gener
     for k in range(n):
         if (i, k) not in results:
             continue
-        x, attempt, _ = results[(i, k)]
+        x, attempt = results[(i, k)]
         x, mirrored, before, after = mirror_guard(out, x, target, enabled=mirror_fix)
         conf = Chem.Conformer(out.GetNumAtoms())
         for a, (px, py, pz) in enumerate(x):
