@@ -159,3 +159,19 @@ def test_geometry_agrees_with_posebusters(mol):
         assert ours["bond_lengths"] == bool(theirs["bond_lengths_within_bounds"])
         assert ours["bond_angles"] == bool(theirs["bond_angles_within_bounds"])
         assert ours["no_clash"] == bool(theirs["no_internal_clash"])
+
+
+def test_four_membered_ring_cross_distance_is_not_a_bond():
+    # ETKDG puckers azetidines so that the C...C across the ring is < 1.3 x (r_C + r_C) = 1.976 Å,
+    # which bond perception reports as a bond; it is ring geometry, not a wrong graph
+    smiles = "CC1(C)CN(C)C1"
+    m = Chem.AddHs(Chem.MolFromSmiles(smiles))
+    p = rdDistGeom.ETKDGv3()
+    p.randomSeed = 42
+    rdDistGeom.EmbedMultipleConfs(m, 30, p)
+    ring = next(r for r in m.GetRingInfo().AtomRings() if len(r) == 4)
+    xyz = conformer_coords(m)
+    cross = np.linalg.norm(xyz[:, ring[0]] - xyz[:, ring[2]], axis=1)
+    assert cross.min() < 1.976  # the case is really there
+    rows = check_conformers(Chem.AddHs(Chem.MolFromSmiles(smiles)), m, CheckConfig(energy=False))
+    assert all(r["connectivity"] for r in rows)
