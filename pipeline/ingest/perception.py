@@ -183,10 +183,22 @@ def _isomorphism(conn, tmpl, tmpl_skeleton) -> tuple[int, ...] | None:
     return tuple(match) if match else None
 
 
+@dataclass(frozen=True)
+class _ParsedTemplate:
+    mol: object  # template with explicit hydrogens
+    skeleton: object  # same graph, single bonds, element-only atoms
+    smiles: str  # canonical isomeric SMILES
+    charge: int
+    elements: tuple[int, ...]  # sorted atomic numbers
+    partly_specified: bool  # some potential stereo element is left unspecified
+
+
 @functools.lru_cache(maxsize=256)
-def _parse_template(tpl: Template):
-    """(template with explicit H, its skeleton); cached: all conformers of a molecule share it."""
+def _parse_template(tpl: Template) -> _ParsedTemplate:
+    """Parsed once per template (all conformers of a molecule share it)."""
     from rdkit import Chem
+
+    from pipeline.chem import canonical_smiles
 
     with captured_rdkit_log() as log:
         t = Chem.MolFromSmiles(tpl.smiles)
@@ -194,9 +206,15 @@ def _parse_template(tpl: Template):
         why = f": {log[-1]}" if log else ""
         raise RecordProblem(f"SMILES template {tpl.smiles!r} ({tpl.origin}) cannot be parsed{why}")
     t = Chem.AddHs(t)
-    from pipeline.chem import canonical_smiles
-
-    return t, _skeleton(t), canonical_smiles(t)
+    partly = any(si.specified != Chem.StereoSpecified.Specified for si in Chem.FindPotentialStereo(t))
+    return _ParsedTemplate(
+        mol=t,
+        skeleton=_skeleton(t),
+        smiles=canonical_smiles(t),
+        charge=Chem.GetFormalCharge(t),
+        elements=tuple(sorted(a.GetAtomicNum() for a in t.GetAtoms())),
+        partly_specified=partly,
+    )
 
 
 def _specified_stereo_only(mol, tmpl):
@@ -221,13 +239,12 @@ def _with_template(z: np.ndarray, xyz: np.ndarray, tpl: Template, charge: int | 
 
     from pipeline.chem import canonical_smiles
 
-    t, t_skel, want = _parse_template(tpl)
-    t_charge = Chem.GetFormalCharge(t)
+    pt = _parse_template(tpl)
+    t, t_charge = pt.mol, pt.charge
     if charge is not None and t_charge != charge:
         raise RecordProblem(f"net charge {charge} given for this record, template {tpl.smiles!r} ({tpl.origin}) has {t_charge}")
-    tz = np.array([a.GetAtomicNum() for a in t.GetAtoms()])
-    if sorted(tz.tolist()) != sorted(z.tolist()):
-        raise RecordProblem(f"atoms {formula(z)} do not match template {tpl.smiles!r} ({formula(tz)}, {tpl.origin})")
+    if tuple(sorted(z.tolist())) != pt.elements:
+        raise RecordProblem(f"atoms {formula(z)} do not match template {tpl.smiles!r} ({formula(pt.elements)}, {tpl.origin})")
     attempts = [False, True] if hueckel_fallback else [False]
     match = None
     n_bonds = []
@@ -240,7 +257,7 @@ def _with_template(z: np.ndarray, xyz: np.ndarray, tpl: Template, charge: int | 
             n_bonds.append(f"failed ({exc})")
             continue
         n_bonds.append(str(conn.GetNumBonds()))
-        match = _isomorphism(conn, t, t_skel)
+        match = _isomorphism(conn, t, pt.skeleton)
         if match is not None:
             break
     if match is None:
@@ -254,11 +271,11 @@ def _with_template(z: np.ndarray, xyz: np.ndarray, tpl: Template, charge: int | 
     tmpl = Chem.RenumberAtoms(t, order)  # template in the xyz file's atom order
     mol = Chem.Mol(tmpl)
     mol.RemoveAllConformers()
-    mol.AddConformer(_atoms_mol(z, xyz).GetConformer(), assignId=True)
+    mol.AddConformer(Chem.Conformer(conn.GetConformer()), assignId=True)
     Chem.AssignStereochemistryFrom3D(mol)
-    got = canonical_smiles(_specified_stereo_only(mol, tmpl))
-    if got != want:
-        raise RecordProblem(f"stereo from 3D gives {got!r}, template {tpl.smiles!r} ({tpl.origin}) says {want!r}")
+    got = canonical_smiles(_specified_stereo_only(mol, tmpl) if pt.partly_specified else mol)
+    if got != pt.smiles:
+        raise RecordProblem(f"stereo from 3D gives {got!r}, template {tpl.smiles!r} ({tpl.origin}) says {pt.smiles!r}")
     return mol
 
 
