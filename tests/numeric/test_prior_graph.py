@@ -156,3 +156,14 @@ def test_copies_of_one_molecule_share_the_factor_and_mixed_bond_layouts_work():
     for m in (0, 1, 3):
         assert torch.allclose(pb.R[m, :n, :n], torch.from_numpy(R), atol=1e-12)
     assert not torch.allclose(pb.R[2, :4, :4], pb.R[0, :4, :4])
+
+
+def test_sigma_is_permutation_equivariant():
+    # relabelling atoms (and the bonds with them) permutes Σ: Σ(π G) = Π Σ(G) Πᵀ
+    n, bonds = GRAPHS["salt"][0] + 2, np.array([[0, 1, 1], [1, 2, 2], [2, 4, 1], [3, 5, 1]])
+    perm = np.random.default_rng(0).permutation(n)  # new index of old atom a is perm[a]
+    pb = np.stack([perm[bonds[:, 0]], perm[bonds[:, 1]], bonds[:, 2]], axis=1)
+    R, _ = prior_factor(n, bonds, 1.3, 0.2, weighted=True)
+    Rp, _ = prior_factor(n, pb, 1.3, 0.2, weighted=True)
+    P = np.eye(n)[perm].T  # P @ e_a = e_perm[a]
+    assert np.allclose(Rp @ Rp.T, P @ (R @ R.T) @ P.T, atol=1e-12)
