@@ -108,6 +108,12 @@ class PriorBatch:
         )
         return out.to(device=device, dtype=dtype)
 
+    def __repr__(self) -> str:
+        return (
+            f"PriorBatch(molecules={self.num_molecules}, atoms={self.num_atoms}, nmax={self.R.shape[1]}, "
+            f"dtype={self.dtype}, device={self.device})"
+        )
+
     # -- sizes -------------------------------------------------------------------------------
     @property
     def num_molecules(self) -> int:
