@@ -141,6 +141,8 @@ def run_ingest(cfg: IngestConfig, paths: Sequence[Path], out_dir: Path, force: b
     out_dir = Path(out_dir)
     if not paths and not cfg.qm9:
         raise StageError("ingest: no input given (pass paths, or enable qm9)")
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / "manifest.json").is_file())):
+        raise StageError(f"ingest: refusing to replace {out_dir}: it exists and is not a bondiff dataset")
     inputs = describe_inputs(paths, cfg)
     key = cache_key(cfg, inputs)
     if not force:

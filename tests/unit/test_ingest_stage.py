@@ -164,3 +164,16 @@ def test_parallel_perception_keeps_input_order_and_errors(tmp_path):
     assert [r.record for r in pooled] == [r.record for r in serial] == ["1", "2", "3", "4", "5", "6", "7", "8"]
     assert isinstance(pooled[6], RecordError) and "Xx" in pooled[6].reason
     assert all(np.allclose(a.coords, b.coords) for a, b in zip(pooled, serial) if not isinstance(a, RecordError))
+
+
+def test_an_existing_directory_that_is_not_a_dataset_is_never_replaced(tmp_path):
+    (tmp_path / "in.xyz").write_text(xyz_frame(embedded("CCO")))
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("keep me")
+    with pytest.raises(StageError, match="not a bondiff dataset"):
+        run_ingest(IngestConfig(), [tmp_path / "in.xyz"], precious)
+    assert (precious / "thesis.tex").read_text() == "keep me"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run_ingest(IngestConfig(), [tmp_path / "in.xyz"], empty).metrics["molecules"] == 1
