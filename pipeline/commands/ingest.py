@@ -91,7 +91,7 @@ def _run(args: argparse.Namespace) -> int:
 
             result, run_id = track_stage("ingest", cfg, call, **tracking_kwargs(args))
     except StageError as exc:
-        print(f"bondiff ingest: {exc}", file=sys.stderr)
+        print(f"bondiff ingest: {str(exc).removeprefix('ingest: ')}", file=sys.stderr)
         return 1
     _print_report(result, run_id)
     return 0
