@@ -31,7 +31,9 @@ class EquivariantNet(nn.Module):
         self.sh = o3.SphericalHarmonics(self.irreps_sh, normalize=True, normalization="component")
         edge_dim = cfg.num_basis + 1 + sum(self.pair_dims)
         hidden = hidden_irreps(cfg.scalars, cfg.pseudoscalars, cfg.vectors, cfg.tensors)
-        irreps = o3.Irreps(f"{cfg.scalars}x0e+1x0o")
+        # chirality enters as pseudoscalar channels chi * Linear(scalars): 0e x 0o -> 0o (equivariant)
+        self.chi_embed = nn.Linear(cfg.scalars, cfg.pseudoscalars)
+        irreps = o3.Irreps(f"{cfg.scalars}x0e+{cfg.pseudoscalars}x0o")
         layers = []
         for _ in range(cfg.num_layers):
             layers.append(Interaction(irreps, hidden, self.irreps_sh, edge_dim, cfg.edge_hidden))
@@ -65,7 +67,8 @@ class EquivariantNet(nn.Module):
         e = self.edge_scalars(length, graph, pidx)
         t = self.time(log_snr)[batch]
         scalars = self.node_embed(torch.cat([graph.x.to(pos.dtype), t], dim=-1))
-        h = torch.cat([scalars, graph.chirality.to(pos.dtype).unsqueeze(-1)], dim=-1)
+        chi = graph.chirality.to(pos.dtype).unsqueeze(-1)
+        h = torch.cat([scalars, chi * self.chi_embed(scalars)], dim=-1)
         for layer in self.layers:
             h = layer(h, src, dst, sh, e)
         return self.out(h)

@@ -114,4 +114,5 @@ def test_reflection_of_geometry_alone_is_not_mirrored(setup):
     q = _improper(5)
     a = _run(model, x @ q.T, t, graph)
     b = _run(model, x, t, graph) @ q.T
-    assert (a - b).abs().max() > 1e-4
+    # equivariance errors are ~1e-12 here (float64); the chirality-driven difference is orders larger
+    assert (a - b).abs().max() > 1e-6
