@@ -19,9 +19,9 @@ TINY = {
     "prior": {"plots": False, "calibration": {"lam_grid": 9}},
     "train": {
         "device": "cpu", "max_steps": 3, "atom_budget": 200, "log_every": 1, "checkpoint_every": 3,
-        "eval": {"every": 0, "val_molecules": 2, "sample_molecules": 1},
+        "eval": {"every": 0, "val_molecules": 1, "sample_molecules": 0},
     },
-    "sample": {"split": "test", "per_reference": 1, "steps": 4, "device": "cpu", "progress": False},
+    "sample": {"split": "test", "per_reference": 1, "steps": 2, "device": "cpu", "progress": False},
     "validate": {"metrics": {"delta": 0.5}, "workers": 1, "checks": {"energy_max_iters": 50}},
     "export": {},
 }

@@ -59,11 +59,12 @@ def test_airflow_dags_test_runs_the_chain(tmp_path):
         pytest.skip(f"{AIRFLOW} not installed (extra `airflow`)")
     import mlflow
 
-    cfg = tiny_config(tmp_path, n_molecules=30, name="dag.yaml")
+    cfg = tiny_config(tmp_path, n_molecules=20, name="dag.yaml")
     env = _env(tmp_path)
     mig = subprocess.run([str(AIRFLOW), "db", "migrate"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert mig.returncode == 0, mig.stderr[-3000:]
-    conf = json.dumps({"config": cfg.name, "overrides": ["tracking.experiment=dag-test"]})
+    # registration is covered by test_run_pipeline; here it would only add time
+    conf = json.dumps({"config": cfg.name, "overrides": ["tracking.experiment=dag-test", "train.register_model=false"]})
     proc = subprocess.run(
         [str(AIRFLOW), "dags", "test", "bondiff_pipeline", "-c", conf],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
