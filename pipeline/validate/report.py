@@ -30,6 +30,10 @@ from pipeline.validate.config import CHECK_NAMES, ValidateConfig
 
 __all__ = ["write_report", "conformer_table", "molecule_table", "summarise"]
 
+REPORT_FILES = (
+    "conformers.csv", "conformers.parquet", "molecules.csv", "molecules.parquet", "summary.json", "report.html",
+    "validity_by_check.png", "bond_deviations.png", "cov_vs_delta.png", "rmsd_distribution.png",
+)
 _FIRST = ["record", "name", "smiles", "conformer_index", "sampler", "valid", "failed", "unchecked", *CHECK_NAMES]
 
 
@@ -158,9 +162,11 @@ def _plots(out_dir: Path, checks: dict[str, float], validity: float, bond_devs: 
 
     def save(fig: Any, name: str) -> None:
         p = out_dir / name
+        tmp = out_dir / f".{name}.tmp.png"
         fig.tight_layout()
-        fig.savefig(p, dpi=110)
+        fig.savefig(tmp, dpi=110)
         plt.close(fig)
+        os.replace(tmp, p)
         paths.append(p)
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -268,6 +274,8 @@ def _write_table(df: Any, stem: Path, fmt: str) -> None:
 
 def write_report(cfg: ValidateConfig, out_dir: Path, results: Sequence[Any], errors: Sequence[RecordError], *, n_records: int, bond_devs: np.ndarray, grid: np.ndarray, curves: list, source: dict) -> dict[str, Any]:
     """Write every report file into ``out_dir``; returns the summary dict (also ``summary.json``)."""
+    for stale in REPORT_FILES:  # a re-run into the same directory must not leave an old plot behind
+        (out_dir / stale).unlink(missing_ok=True)
     conf_df = conformer_table(results, errors)
     mol_df = molecule_table(results, cfg.metrics.deltas)
     summary = summarise(cfg, conf_df, mol_df, n_records, len(errors))
