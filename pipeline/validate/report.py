@@ -172,7 +172,11 @@ def _plots(out_dir: Path, checks: dict[str, float], validity: float, bond_devs: 
     fig, ax = plt.subplots(figsize=(7, 3.5))
     names = list(checks) + ["valid"]
     vals = [100 * checks[c] for c in checks] + [100 * validity]
-    ax.barh(names[::-1], vals[::-1], color=["#4c72b0"] * len(checks) + ["#dd8452"])
+    colors = ["#4c72b0"] * len(checks) + ["#dd8452"]  # overall validity in orange, at the bottom
+    ax.barh(names[::-1], vals[::-1], color=colors[::-1])
+    for y, v in enumerate(vals[::-1]):
+        inside = v > 15
+        ax.text(v - 1 if inside else v + 1, y, f"{v:.1f}", va="center", ha="right" if inside else "left", color="white" if inside else "black", fontsize=8)
     ax.set_xlim(0, 100)
     ax.set_xlabel("conformers passing (%)")
     ax.set_title("Validity by check")
