@@ -231,6 +231,8 @@ def _sample_jobs(
     factors: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # molecule -> (R, eigenvalues of J)
     params = list(model.parameters()) if hasattr(model, "parameters") else []
     dtype = params[0].dtype if params else torch.float32
+    if params and params[0].device != torch.device(device):
+        model.to(device)  # a model handed over on another device (e.g. loaded on CPU, sampling on CUDA)
     if hasattr(model, "eval"):
         model.eval()
     n_atoms = prep.n_atoms
