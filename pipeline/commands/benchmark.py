@@ -10,8 +10,8 @@ from pathlib import Path
 from pipeline.commands._common import UserError, add_config_args, add_subcommand, add_tracking_args, stage_config, tracking_kwargs
 
 EXAMPLES = """\
-  bondiff benchmark --reference ../shared/data/hutchison_dev --samplers etkdg,etkdg-mmff --limit 20
-  bondiff benchmark --reference ../shared/data/hutchison_dev --samplers bondiff,etkdg,etkdg-mmff --json bench.json
+  bondiff benchmark --reference data/hutchison_dev --samplers etkdg,etkdg-mmff --limit 20
+  bondiff benchmark --reference data/hutchison_dev --samplers bondiff,etkdg,etkdg-mmff --json bench.json
   bondiff benchmark --reference work/qm9 --split test --samplers etkdg,etkdg-mmff --set validate.metrics.delta=0.5
 
 For K reference conformers of a molecule every sampler makes 2K; the validate stage scores them.

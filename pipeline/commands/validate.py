@@ -10,7 +10,7 @@ from pipeline.commands._common import UserError, add_config_args, add_subcommand
 
 EXAMPLES = """\
   bondiff validate --generated out.sdf --out work/validate                        # checks only
-  bondiff validate --generated out.sdf --reference ../shared/data/hutchison_dev --out work/val
+  bondiff validate --generated out.sdf --reference data/hutchison_dev --out work/val
   bondiff validate --generated out.sdf --reference work/qm9 --out work/val --set metrics.delta=0.5
   bondiff validate --generated out.sdf --out work/val --set checks.energy=false --workers 2
 
