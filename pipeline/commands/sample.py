@@ -72,6 +72,8 @@ def _handler(args: argparse.Namespace) -> int:
             "progress": False if args.no_progress else None,
         },
     )
+    if args.split and not (args.input and Path(args.input).is_dir()):
+        raise UserError("--split applies to a dataset directory given with --input")
     inputs = SampleInputs(list(args.smiles), Path(args.input) if args.input else None, args.split)
     out = Path(args.out)
     run_id = None

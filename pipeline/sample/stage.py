@@ -75,8 +75,9 @@ def run_sample(
     t0 = time.perf_counter()
     out_sdf = Path(out_sdf)
     denoiser, spec, version = load_model(model, cfg.device)
-    split = inputs.split or cfg.split
-    inputs = SampleInputs(list(inputs.smiles), inputs.input, split)
+    # a split (from the inputs or the config) only means something for a dataset directory
+    is_dataset = inputs.input is not None and Path(inputs.input).is_dir()
+    inputs = SampleInputs(list(inputs.smiles), inputs.input, (inputs.split or cfg.split) if is_dataset else None)
     mols, errors = read_inputs(
         inputs,
         seed=cfg.seed,

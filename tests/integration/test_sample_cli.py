@@ -78,6 +78,8 @@ def test_exit_codes(tmp_path, model_dir, capsys):
     assert "nothing generated" in capsys.readouterr().err and not out.exists()
     assert main(["sample", "--out", str(out), "--no-track"]) == 2
     assert "no input" in capsys.readouterr().err
+    assert main(["sample", "--smiles", "CCO", "--split", "test", "--out", str(out), "--no-track"]) == 2
+    assert "--split applies to a dataset directory" in capsys.readouterr().err
     assert main(["sample", "--smiles", "CCO", "--model", str(tmp_path / "missing"), "--out", str(out), "--no-track"]) == 2
     assert "model not found" in capsys.readouterr().err
     empty = tmp_path / "empty.smi"

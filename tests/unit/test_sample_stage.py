@@ -85,7 +85,7 @@ def test_per_reference_from_sdf(tmp_path, reference_model):
     with Chem.SDWriter(str(src)) as w:
         for c in cids:
             w.write(mol, confId=c)
-    cfg = SampleConfig(per_reference=2, steps=2, progress=False)
+    cfg = SampleConfig(per_reference=2, steps=2, progress=False, split="test")  # a split is ignored for files
     res = run_sample(cfg, reference_model, SampleInputs(input=src), tmp_path / "out.sdf")
     assert res.metrics["records_written"] == 6 and len(_read(tmp_path / "out.sdf")) == 6
     assert res.inputs and res.inputs[0].digest
