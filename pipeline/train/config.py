@@ -75,6 +75,7 @@ class TrainConfig(StrictModel):
     bf16: bool = Field(True, description="bf16 autocast (used on CUDA only)")
     register_model: bool = Field(True, description="register the final EMA model in MLflow (CLI)")
     cpu_threads: int = Field(0, ge=0, description="torch intra-op threads on CPU (0 = torch default)")
+    feature_cache: bool = Field(True, description="keep featurized molecules in OUT/cache (train later without RDKit)")
 
     @model_validator(mode="after")
     def _check(self) -> "TrainConfig":

@@ -71,6 +71,14 @@ def load_records(
     from pipeline.model.features import featurize
     from pipeline.prior.graph import prior_factor
 
+    if indices:
+        try:
+            import rdkit  # noqa: F401
+        except ImportError as exc:  # an environment problem, not a per-record one
+            raise ImportError(
+                "featurizing molecules needs RDKit; install it, or train with a feature cache (OUT/cache/records-*.npz) "
+                "written by a run on a machine that has RDKit"
+            ) from exc
     source = str(dataset.root)
     records: list[MoleculeRecord] = []
     errors: list[RecordError] = []

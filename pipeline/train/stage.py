@@ -5,6 +5,7 @@ Output directory::
     out_dir/checkpoints/last.pt     full training state (every ``checkpoint_every`` steps and at the end)
     out_dir/model/                  the final EMA model (spec.json + weights.pt) -> sample / register
     out_dir/train_summary.json      final metrics, steps, skipped molecules
+    out_dir/cache/records-<key>.npz featurized molecules (content-keyed; lets a box without RDKit train)
 
 Runs the same way alone or under ``torchrun`` (DDP; only rank 0 logs and writes). Never imports
 MLflow: metrics go to the ``logger`` it is given.
@@ -65,7 +66,7 @@ def run_train(
     from pipeline.model.precond import build_denoiser
     from pipeline.prior.params import load_prior_params
     from pipeline.train.checkpoint import LAST, load_checkpoint
-    from pipeline.train.data import load_records
+    from pipeline.train.cache import cached_records
     from pipeline.train.ddp import barrier, cleanup, init_distributed, select_device
     from pipeline.train.loop import Trainer
 
@@ -84,8 +85,9 @@ def run_train(
         if not train_idx:
             raise StageError(f"{dataset_dir}: split {cfg.train_split!r} has no molecules")
         val_idx = ds.split_indices(cfg.val_split)
-        train_records, errors = load_records(ds, train_idx, cfg.model.features, params, cfg.max_atoms)
-        val_records, val_errors = load_records(ds, val_idx, cfg.model.features, params, cfg.max_atoms)
+        cache_dir = out_dir / "cache" if cfg.feature_cache else None
+        train_records, errors = cached_records(ds, train_idx, cfg.model.features, params, cfg.max_atoms, cache_dir)
+        val_records, val_errors = cached_records(ds, val_idx, cfg.model.features, params, cfg.max_atoms, cache_dir)
         errors += val_errors
         if not train_records:
             raise StageError(f"{dataset_dir}: none of the {len(train_idx)} training molecules is usable ({errors[0]})")
