@@ -66,3 +66,33 @@ def test_unavailable_bondiff_is_reported_and_the_others_still_run(tmp_path, monk
     assert res.extra["status"]["etkdg"] == "ok" and "bondiff" not in res.extra["table"]
     assert res.extra["table"]["etkdg"]["n_generated"] == 2
     assert "bondiff: unavailable" in (tmp_path / "out" / "table.txt").read_text()
+
+
+def test_batch_sampler_is_called_per_sample_count_and_failures_are_errors(tmp_path):
+    pytest.importorskip("rdkit")
+    from _validate_helpers import MOLECULES, embed
+    from rdkit import Chem
+
+    from pipeline.benchmark.runner import _generate
+    from pipeline.types import RecordError
+
+    mols = [BenchMolecule(n, Chem.CanonSmiles(s), Chem.AddHs(Chem.MolFromSmiles(s)), k) for (s, n, _), k in zip(MOLECULES, (1, 2, 1))]
+    calls = []
+
+    def fn(mol, n, seed):  # pragma: no cover - the batch path must be used
+        raise AssertionError("per-molecule path used")
+
+    def batch(ms, n, seed):
+        calls.append((len(ms), n))
+        out = [embed(Chem.MolToSmiles(Chem.RemoveHs(m)), n, seed) for m in ms]
+        out[-1] = None  # the last molecule of each group fails
+        return out, [RecordError("<api>", "x", "diverged")]
+
+    fn.batch = batch
+    cfg = BenchmarkConfig(seed=5)
+    stats, errors = _generate("fake", fn, mols, cfg, tmp_path / "g.sdf")
+    assert sorted(calls) == [(1, 4), (2, 2)]  # grouped by 2K
+    # group n=2: amino_acid ok, methylpyrrolidinium failed; group n=4: camphor failed
+    assert stats["n_requested"] == 8 and stats["n_generated"] == 2
+    assert len(errors) == 2 and all(e.file == "fake" for e in errors)
+    assert len(Chem.SDMolSupplier(str(tmp_path / "g.sdf"), removeHs=False)) == 2
