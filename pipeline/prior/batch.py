@@ -15,7 +15,6 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from pipeline.prior.graph import prior_factor
 from pipeline.prior.params import PriorParams
 
 __all__ = ["PriorBatch", "randn_like_atoms"]
@@ -67,7 +66,7 @@ class PriorBatch:
             arr = np.zeros((0, 3), dtype=np.int64) if b is None else np.ascontiguousarray(b, dtype=np.int64)
             key = (int(n), arr.shape, arr.tobytes())
             if key not in cache:
-                cache[key] = prior_factor(int(n), arr, params.c, params.lam, params.weighted)
+                cache[key] = params.factor(int(n), arr)
             factors.append(cache[key])
         return cls.from_factors([f[0] for f in factors], [f[1] for f in factors], dtype=dtype, device=device)
 

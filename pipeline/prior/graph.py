@@ -1,10 +1,15 @@
-"""Bond graph → bond-shaped covariance: ``J = c·(L + λI)``, ``Σ = P J⁻¹ P``, ``R = P U diag(d^-1/2)``.
+"""Bond graph → bond-shaped covariance: ``J = c·(L + κL² + λI)``, ``Σ = P J⁻¹ P``, ``R = P U diag(d^-1/2)``.
 
 Conventions (DESIGN §2):
 
 * ``L`` is the graph Laplacian of the molecule *including hydrogens*. By default it is
   **unweighted** (every bond weighs 1, whatever its order); ``weighted=True`` uses the bond order
   as weight (single 1, double 2, triple 3, aromatic 1.5), which makes multiple bonds stiffer.
+* ``κ ≥ 0`` is a bending term: ``L²`` penalises the second differences of the positions along
+  the bond graph (``|Σ_j∈N(i) (x_i − x_j)|²`` per atom), which stiffens chains so that a molecule
+  is as extended as a real one at the same bond length (a Gaussian chain of plain springs is a
+  random-walk coil). ``L²`` shares ``L``'s eigenvectors and its null space (per-fragment
+  constants), so fragment centroids still move only through ``λ``.
 * ``P = I − 11ᵀ/N`` centres; ``J = U diag(d) Uᵀ`` (``eigh``); ``R = P U diag(d^-1/2)`` so that
   ``R Rᵀ = P J⁻¹ P = Σ`` exactly and every ``R z`` is centred.
 * ``λ > 0`` makes ``J`` invertible for any graph, so salts / multi-fragment inputs get a proper Σ:
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["BOND_ORDER_WEIGHT", "graph_laplacian", "prior_factor", "n_components", "centering_matrix"]
+__all__ = ["BOND_ORDER_WEIGHT", "graph_laplacian", "prior_factor", "n_components", "fragment_labels", "centering_matrix"]
 
 #: Laplacian weight per RDKit BondType value when ``weighted=True`` (12 = aromatic).
 BOND_ORDER_WEIGHT: dict[int, float] = {1: 1.0, 2: 2.0, 3: 3.0, 12: 1.5}
@@ -69,8 +74,8 @@ def graph_laplacian(n_atoms: int, bonds: np.ndarray | None, weighted: bool = Fal
     return lap
 
 
-def n_components(n_atoms: int, bonds: np.ndarray | None) -> int:
-    """Number of connected components (fragments) of the bond graph (union-find)."""
+def fragment_labels(n_atoms: int, bonds: np.ndarray | None) -> np.ndarray:
+    """Connected-component label per atom [N] (int64, labels 0..k-1 in order of first atom; union-find)."""
     parent = list(range(n_atoms))
 
     def find(a: int) -> int:
@@ -83,7 +88,14 @@ def n_components(n_atoms: int, bonds: np.ndarray | None) -> int:
         ri, rj = find(int(i)), find(int(j))
         if ri != rj:
             parent[ri] = rj
-    return len({find(a) for a in range(n_atoms)})
+    roots = [find(a) for a in range(n_atoms)]
+    first: dict[int, int] = {}
+    return np.array([first.setdefault(r, len(first)) for r in roots], dtype=np.int64)
+
+
+def n_components(n_atoms: int, bonds: np.ndarray | None) -> int:
+    """Number of connected components (fragments) of the bond graph."""
+    return int(fragment_labels(n_atoms, bonds).max()) + 1 if n_atoms > 0 else 0
 
 
 def centering_matrix(n_atoms: int) -> np.ndarray:
@@ -97,8 +109,9 @@ def prior_factor(
     c: float,
     lam: float,
     weighted: bool = False,
+    kappa: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(R [N, N], d [N])`` with ``J = c (L + λI) = U diag(d) Uᵀ`` and ``R = P U diag(d^-1/2)``.
+    """Return ``(R [N, N], d [N])`` with ``J = c (L + κL² + λI) = U diag(d) Uᵀ`` and ``R = P U diag(d^-1/2)``.
 
     ``R Rᵀ = Σ = P J⁻¹ P`` exactly; columns of ``R`` are centred. With ``λ = 0`` (connected
     graphs only) the zero mode of ``J`` (the constant vector) gets a zero column, i.e. ``J⁻¹`` is
@@ -108,12 +121,15 @@ def prior_factor(
         raise ValueError(f"prior scale c must be > 0, got {c}")
     if lam < 0:
         raise ValueError(f"prior lambda must be >= 0, got {lam}")
+    if not kappa >= 0:
+        raise ValueError(f"prior kappa (bending) must be >= 0, got {kappa}")
     lap = graph_laplacian(n_atoms, bonds, weighted)
     if lam == 0 and n_atoms > 1 and n_components(n_atoms, bonds) > 1:
         raise ValueError(
             f"graph has {n_components(n_atoms, bonds)} fragments: lam must be > 0 to keep them together"
         )
-    d, u = np.linalg.eigh(c * (lap + lam * np.eye(n_atoms)))
+    stiff = lap + kappa * (lap @ lap) if kappa else lap
+    d, u = np.linalg.eigh(c * (stiff + lam * np.eye(n_atoms)))
     if lam == 0:
         tol = 1e-9 * max(float(d.max()), 1.0)
         inv_sqrt = np.where(d > tol, 1.0 / np.sqrt(np.clip(d, tol, None)), 0.0)

@@ -1,27 +1,36 @@
-"""``PriorParams``: the three numbers that define the prior for every molecule (JSON-able)."""
+"""``PriorParams``: the numbers that define the prior for every molecule (JSON-able)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 from pydantic import Field
 
 from pipeline.config import StrictModel
+from pipeline.prior.graph import prior_factor
 
 __all__ = ["PriorParams", "load_prior_params"]
 
 
 class PriorParams(StrictModel):
-    """``J = c (L + λ I)`` with ``L`` bond-order-weighted when ``weighted``.
+    """``J = c (L + κ L² + λ I)`` with ``L`` bond-order-weighted when ``weighted``.
 
-    ``c`` is in Å⁻² (``3/c`` is the mean squared length of a tree bond when ``λ = 0``); ``lam``
-    (λ) is dimensionless. ``prior.json`` (written by ``bondiff prior``) holds these under ``"params"``.
+    ``c`` is in Å⁻² (``3/c`` is the mean squared length of a tree bond when ``κ = λ = 0``); ``kappa``
+    (κ, bending: stiffens chains so the prior is as extended as real molecules) and ``lam`` (λ,
+    keeps fragments together) are dimensionless. ``prior.json`` (written by ``bondiff prior``) holds
+    these under ``"params"``; a ``prior.json`` written before κ existed loads with ``kappa = 0``.
     """
 
     c: float = Field(2.0, gt=0, description="stiffness scale of J, Å^-2")
     lam: float = Field(0.1, ge=0, description="λ: diagonal shift keeping fragments together")
     weighted: bool = Field(False, description="bond-order-weighted Laplacian (default: unweighted)")
+    kappa: float = Field(0.0, ge=0, description="κ: bending stiffness (coefficient of L²)")
+
+    def factor(self, n_atoms: int, bonds: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """``(R [N, N], d [N])`` of one molecule under these parameters (see ``graph.prior_factor``)."""
+        return prior_factor(n_atoms, bonds, self.c, self.lam, self.weighted, self.kappa)
 
 
 def load_prior_params(path: str | Path) -> PriorParams:

@@ -220,7 +220,7 @@ def _sample_jobs(
     from tqdm.auto import tqdm
 
     from pipeline.diffusion import sample as diffusion_sample
-    from pipeline.prior import PriorBatch, prior_factor
+    from pipeline.prior import PriorBatch
 
     results: dict[Job, tuple[np.ndarray, int]] = {}
     last_reason: dict[Job, str] = {}
@@ -249,7 +249,7 @@ def _sample_jobs(
             mol_ids = [m for m, _ in batch]
             graph = Batch.from_data_list([prep.graphs[m] for m in mol_ids]).to(device)
             for m in set(mol_ids) - factors.keys():  # one eigendecomposition per molecule, not per sample
-                factors[m] = prior_factor(n_atoms[m], prep.bonds[m], prior_params.c, prior_params.lam, prior_params.weighted)
+                factors[m] = prior_params.factor(n_atoms[m], prep.bonds[m])
             prior = PriorBatch.from_factors(
                 [factors[m][0] for m in mol_ids], [factors[m][1] for m in mol_ids], dtype=dtype, device=device
             )

@@ -69,7 +69,6 @@ def load_records(
 ) -> tuple[list[MoleculeRecord], list[RecordError]]:
     """Featurize ``dataset`` molecules ``indices``; returns (records, errors)."""
     from pipeline.model.features import featurize
-    from pipeline.prior.graph import prior_factor
 
     if indices:
         try:
@@ -99,7 +98,7 @@ def load_records(
         if graph.num_nodes != view.n_atoms:
             errors.append(RecordError(source, where, f"featurized {graph.num_nodes} atoms, dataset has {view.n_atoms}"))
             continue
-        R, d = prior_factor(view.n_atoms, view.bonds, prior_params.c, prior_params.lam, prior_params.weighted)
+        R, d = prior_params.factor(view.n_atoms, view.bonds)
         records.append(
             MoleculeRecord(i, view.entry.name, graph, np.asarray(view.coords, dtype=np.float32), np.asarray(view.bonds), R, d)
         )
