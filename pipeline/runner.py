@@ -188,9 +188,10 @@ def execute_stage(
         metrics=_finite(result.metrics),  # NaN/inf are not JSON (state file, Airflow XCom); MLflow has them all
         finished_at=time.time(),
     )
+    state.put(record)  # recorded before registering: a registry failure must not cost the training
     if spec.registers_model and cfg.train.register_model:
         record.metrics["registered_version"] = float(_register(run_id, record))
-    state.put(record)
+        state.put(record)
     return record
 
 

@@ -9,14 +9,15 @@ from pathlib import Path
 from pipeline.commands._common import add_config_args, add_subcommand, add_tracking_args, stage_config, tracking_kwargs
 
 EXAMPLES = """\
-  bondiff prior --dataset work/qm9                          # calibrate c, λ; write work/priors/qm9-<key>/prior.json
+  bondiff prior --dataset work/qm9                          # calibrate c, κ (λ at its floor); write work/priors/qm9-<key>/prior.json
   bondiff prior --dataset work/qm9 --out work/qm9_prior     # choose the output directory
   bondiff prior --dataset work/qm9 --set weighted=true      # bond-order-weighted Laplacian
-  bondiff prior --dataset work/qm9 --set calibration.enabled=false --set c=1.6 --set lam=0.1
+  bondiff prior --dataset work/qm9 --set calibration.fit_kappa=false --set kappa=10   # fix κ, fit c (and λ)
+  bondiff prior --dataset work/qm9 --set calibration.enabled=false --set c=0.1 --set kappa=20 --set lam=0.05
   bondiff prior -c configs/prior.yaml --dataset work/qm9 --force --no-track
 
 Re-running with the same dataset (content hash) and config reuses the prior; --force rebuilds.
-prior.json holds PriorParams (c, lam, weighted) + calibration statistics; the PNG plots compare
+prior.json holds PriorParams (c, kappa, lam, weighted) + calibration statistics; the PNG plots compare
 bonded distances and radii of gyration of prior samples with the data.
 """
 
@@ -36,13 +37,21 @@ def _print_report(result, run_id: str | None) -> None:
     doc = result.extra["prior"]
     cal, par = doc["calibration"], doc["params"]
     state = "reused" if result.reused else "built"
-    print(f"prior {state}: c={par['c']:.4g} Å⁻², lam={par['lam']:.4g}, weighted={par['weighted']}  -> {result.outputs['prior']}")
+    print(
+        f"prior {state}: c={par['c']:.4g} Å⁻², kappa={par.get('kappa', 0.0):.4g}, lam={par['lam']:.4g}, "
+        f"weighted={par['weighted']}  -> {result.outputs['prior']}"
+    )
     if cal.get("n_molecules"):
         print(
             f"  calibration on {cal['n_molecules']} molecules ({cal.get('split', '?')} split): "
             f"bond rms data {cal['data_bond_rms']:.3f} / prior {cal['prior_bond_rms']:.3f} Å, "
             f"Rg rms data {cal['data_rg_rms']:.3f} / prior {cal['prior_rg_rms']:.3f} Å (sigma_data {cal['sigma_data']:.3f})"
         )
+    if "lone_ion_rms" in cal:
+        frag = f"; {cal['fragment_pairs']} fragment pairs: centroid distance rms data {cal['data_fragment_rms']:.2f} / prior {cal['prior_fragment_rms']:.2f} Å" if "data_fragment_rms" in cal else ""
+        print(f"  fragments: a lone ion sits {cal['lone_ion_rms']:.2f} Å (rms) from a large rest{frag}")
+    if cal.get("kappa_at_bound"):
+        print("  note: κ is at the end of its grid (no bending stiffness in range matches the data's Rg; see docs/prior.md)")
     if cal.get("lam_at_bound"):
         print("  note: λ is at the end of its grid (the data are more extended than the prior can be; see docs/prior.md)")
     counts = doc["counts"]

@@ -13,13 +13,19 @@ __all__ = ["PriorConfig", "CalibrationConfig"]
 
 
 class CalibrationConfig(StrictModel):
-    """Calibration of ``c`` and ``λ`` against the dataset (closed form, see ``calibrate.py``).
+    """Calibration of ``c``, ``κ`` and ``λ`` against the dataset (closed form, see ``calibrate.py``).
 
     ``c`` makes the prior's mean squared bonded distance equal the data's (``c_target="rg"``: the
-    mean squared radius of gyration instead); ``λ`` is chosen on a log grid in ``[lam_min, lam_max]``
-    so that the other statistic matches as well as it can (or fixed to ``PriorConfig.lam`` when ``fit_lam`` is false). Real molecules are more
-    extended than a Gaussian bond network, so λ usually ends at ``lam_min`` (reported as
-    ``lam_at_bound``); the remaining global scale ratio is reported as ``sigma_data``.
+    mean squared radius of gyration instead). The other statistic is matched by
+
+    * ``fit_kappa`` (default): the bending term κ, found on ``[0] + geomspace(kappa_min, kappa_max,
+      kappa_grid)`` and refined by bisection; λ then stays at its floor (``lam_min`` when ``fit_lam``,
+      else ``PriorConfig.lam``), the fragment-separation knob;
+    * else ``fit_lam``: λ on a log grid in ``[lam_min, lam_max]`` with κ = ``PriorConfig.kappa``
+      (the pre-κ calibration; with κ = 0, λ ends at ``lam_min`` on real data, ``lam_at_bound``);
+    * neither: only ``c`` is fitted (κ, λ from ``PriorConfig``).
+
+    The remaining global scale ratio is reported as ``sigma_data``.
     """
 
     enabled: bool = True
@@ -30,6 +36,10 @@ class CalibrationConfig(StrictModel):
     lam_min: float = Field(0.05, gt=0, description="keeps fragments a few Å apart (ion–rest rms distance ≈ sqrt(3/(c λ)))")
     lam_max: float = Field(10.0, gt=0)
     lam_grid: int = Field(61, ge=2, description="points of the log-spaced λ grid")
+    fit_kappa: bool = Field(True, description="fit the bending term κ so that the prior's Rg matches the data's")
+    kappa_min: float = Field(0.01, gt=0)
+    kappa_max: float = Field(1000.0, gt=0)
+    kappa_grid: int = Field(41, ge=2, description="points of the log-spaced κ grid (0 is always tried too)")
     max_molecules: int = Field(2000, ge=1, description="deterministic subsample used for calibration")
     split: str = Field("train", description="dataset split to calibrate on ('all' for every molecule)")
 
@@ -37,14 +47,17 @@ class CalibrationConfig(StrictModel):
     def _range(self) -> "CalibrationConfig":
         if self.lam_min >= self.lam_max:
             raise ValueError(f"lam_min ({self.lam_min}) must be < lam_max ({self.lam_max})")
+        if self.kappa_min >= self.kappa_max:
+            raise ValueError(f"kappa_min ({self.kappa_min}) must be < kappa_max ({self.kappa_max})")
         return self
 
 
 class PriorConfig(StrictModel):
-    """Config of the prior stage. ``c``/``lam`` are used as given when calibration is off."""
+    """Config of the prior stage. ``c``/``kappa``/``lam`` are used as given when calibration is off."""
 
-    c: float = Field(2.0, gt=0, description="J = c (L + λI); Å^-2")
+    c: float = Field(2.0, gt=0, description="J = c (L + κL² + λI); Å^-2")
     lam: float = Field(0.1, ge=0, description="λ (used when calibration is off or fit_lam is false)")
+    kappa: float = Field(0.0, ge=0, description="κ, bending (used when calibration is off or fit_kappa is false)")
     weighted: bool = Field(False, description="bond-order-weighted Laplacian (default: unweighted)")
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
     plots: bool = Field(True, description="write PNG plots (matplotlib)")

@@ -1,7 +1,7 @@
 """The prior stage: ``run_prior(cfg, dataset_dir, force=False) -> StageResult``.
 
 Reads a conformer dataset, checks every molecule's bond graph (bad ones become per-record errors,
-never silently dropped), calibrates ``c``/``λ`` (``calibrate.py``) on a deterministic subsample of
+never silently dropped), calibrates ``c``/``κ``/``λ`` (``calibrate.py``) on a deterministic subsample of
 the calibration split, and writes atomically ``prior.json`` (``PriorParams`` + calibration stats)
 plus PNG plots into a directory keyed by the dataset's content hash and the config hash. A second
 call with the same dataset and config reuses it (``StageResult.reused``); ``force`` rebuilds.
@@ -25,7 +25,7 @@ from pipeline.config import config_hash
 from pipeline.hashing import combine_hashes, path_hash
 from pipeline.prior.calibrate import DataScale, MoleculeModes, calibrate, data_scale, molecule_modes, scale_report
 from pipeline.prior.config import PriorConfig
-from pipeline.prior.graph import _as_bonds, n_components, prior_factor
+from pipeline.prior.graph import _as_bonds, n_components
 from pipeline.prior.params import PriorParams
 from pipeline.types import InputDataset, RecordError, StageError, StageResult
 
@@ -91,7 +91,7 @@ def _plots(ds: Any, idx: list[int], params: PriorParams, cfg: PriorConfig, out: 
         v = ds.molecule(i)
         b = _as_bonds(v.n_atoms, v.bonds)
         x = np.asarray(v.coords, dtype=np.float64)
-        R, _ = prior_factor(v.n_atoms, b, params.c, params.lam, params.weighted)
+        R, _ = params.factor(v.n_atoms, b)
         z = R @ rng.standard_normal((PLOT_SAMPLES_PER_MOLECULE, v.n_atoms, 3))  # [S, N, 3]
         for arr, d_out, rg_out in ((x - x.mean(axis=1, keepdims=True), data_d, data_rg), (z, prior_d, prior_rg)):
             if b.shape[0]:
@@ -104,8 +104,8 @@ def _plots(ds: Any, idx: list[int], params: PriorParams, cfg: PriorConfig, out: 
     ]
     example = max(idx[: cfg.plot_molecules], key=lambda i: (ds.n_atoms(i) <= 40, ds.n_atoms(i)))
     v = ds.molecule(example)
-    R, _ = prior_factor(v.n_atoms, v.bonds, params.c, params.lam, params.weighted)
-    title = f"Σ of {v.entry.name} ({v.n_atoms} atoms)\nc={params.c:.3g} Å⁻², λ={params.lam:.3g}"
+    R, _ = params.factor(v.n_atoms, v.bonds)
+    title = f"Σ of {v.entry.name} ({v.n_atoms} atoms)\nc={params.c:.3g} Å⁻², κ={params.kappa:.3g}, λ={params.lam:.3g}"
     paths.append(sigma_plot(R @ R.T, title, out / "sigma_example.png"))
     return paths
 
@@ -130,9 +130,12 @@ def _write_atomic(out: Path, build) -> None:
 
 def _metrics(doc: dict[str, Any]) -> dict[str, float]:
     cal = doc["calibration"]
-    keys = ("data_bond_rms", "prior_bond_rms", "data_rg_rms", "prior_rg_rms", "rg_log_mismatch", "bond_log_mismatch", "sigma_data", "n_molecules")
-    out = {f"calib.{k}": float(cal[k]) for k in keys if k in cal}
-    out.update({"prior.c": doc["params"]["c"], "prior.lam": doc["params"]["lam"]})
+    keys = (
+        "data_bond_rms", "prior_bond_rms", "data_rg_rms", "prior_rg_rms", "rg_log_mismatch", "bond_log_mismatch", "sigma_data",
+        "n_molecules", "lone_ion_rms", "fragment_pairs", "data_fragment_rms", "prior_fragment_rms",
+    )  # fmt: skip
+    out = {f"calib.{k}": float(cal[k]) for k in keys if k in cal and np.isfinite(cal[k])}
+    out.update({f"prior.{k}": float(doc["params"].get(k, 0.0)) for k in ("c", "kappa", "lam")})
     out.update({f"dataset.{k}": float(v) for k, v in doc["counts"].items()})
     return out
 
@@ -182,17 +185,20 @@ def run_prior(cfg: PriorConfig, dataset_dir: Path, force: bool = False) -> Stage
         v = ds.molecule(i)
         modes.append(molecule_modes(v.n_atoms, v.bonds, cfg.weighted))
         scales.append(data_scale(v.coords, v.bonds))
-    params = PriorParams(c=cfg.c, lam=cfg.lam, weighted=cfg.weighted)
+    params = PriorParams(c=cfg.c, lam=cfg.lam, weighted=cfg.weighted, kappa=cfg.kappa)
     if cfg.calibration.enabled:
         cc = cfg.calibration
         grid = np.geomspace(cc.lam_min, cc.lam_max, cc.lam_grid) if cc.fit_lam else None
+        kgrid = np.geomspace(cc.kappa_min, cc.kappa_max, cc.kappa_grid) if cc.fit_kappa else None
         try:
-            res = calibrate(modes, scales, cfg.weighted, grid, cfg.lam, cc.c_target)
+            res = calibrate(modes, scales, cfg.weighted, grid, cfg.lam, cc.c_target, kgrid, cfg.kappa)
         except ValueError as exc:
             raise StageError(f"prior: cannot calibrate on {dataset_dir}: {exc}") from None
         params, stats = res.params, {"enabled": True, **res.stats}
         if stats["lam_at_bound"]:
             log.warning("calibrated λ=%.3g is at the end of the grid [%g, %g]", params.lam, cc.lam_min, cc.lam_max)
+        if stats["kappa_at_bound"]:
+            log.warning("calibrated κ=%.3g: no κ in [0, %g] matches the data (kappa_at_bound)", params.kappa, cc.kappa_max)
     else:
         stats = {"enabled": False, **scale_report(modes, scales, params)}
     stats["split"] = split_used
@@ -203,7 +209,7 @@ def run_prior(cfg: PriorConfig, dataset_dir: Path, force: bool = False) -> Stage
         "config_hash": chash,
         "dataset": str(dataset_dir.resolve()),
         "params": params.model_dump(mode="json"),
-        "convention": "J = c (L + lam I), L the bond-graph Laplacian incl. H "
+        "convention": "J = c (L + kappa L^2 + lam I), L the bond-graph Laplacian incl. H "
         + ("(bond-order weighted)" if params.weighted else "(unweighted)")
         + "; Sigma = P J^-1 P; R = P U diag(d^-1/2)",
         "calibration": stats,
@@ -219,5 +225,5 @@ def run_prior(cfg: PriorConfig, dataset_dir: Path, force: bool = False) -> Stage
         (tmp / "prior.json").write_text(json.dumps(doc, indent=2) + "\n")
 
     _write_atomic(out, build)
-    log.info("prior: c=%.4g lam=%.4g (%d molecules, %d errors) -> %s", params.c, params.lam, len(idx), len(errors), out)
+    log.info("prior: c=%.4g kappa=%.4g lam=%.4g (%d molecules, %d errors) -> %s", params.c, params.kappa, params.lam, len(idx), len(errors), out)
     return _result(out, doc, dataset_dir, errors, reused=False)

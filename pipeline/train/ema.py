@@ -24,10 +24,14 @@ class EMA:
     def update(self, model: nn.Module) -> None:
         self.num_updates += 1
         d = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
-        for s, p in zip(self.model.parameters(), model.parameters()):
-            s.lerp_(p.detach().to(s.dtype), 1.0 - d)
-        for sb, b in zip(self.model.buffers(), model.buffers()):
-            sb.copy_(b)
+        params = dict(model.named_parameters())
+        for name, s in self.model.named_parameters():
+            s.lerp_(params[name].detach().to(s.dtype), 1.0 - d)
+        buffers = dict(model.named_buffers())
+        for name, sb in self.model.named_buffers():  # constants in e3nn; copied by name for generality
+            b = buffers.get(name)
+            if b is not None and b.shape == sb.shape:
+                sb.copy_(b)
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "num_updates": self.num_updates, "decay": self.decay}
