@@ -142,8 +142,8 @@ def generate_conformers(
 ):
     """``num_confs`` conformers of one molecule (SMILES or RDKit ``Mol``) -> RDKit ``Mol``.
 
-    ``sampler``: ``ode`` (PF-ODE, deterministic given the seed) or ``sde``; ``model``: None (latest
-    registered, else shipped), a model dir / checkpoint / ``models:/`` URI, or a loaded
+    ``sampler``: ``ode`` (PF-ODE, deterministic given the seed) or ``sde``; ``model``: None (the shipped
+    model), ``"latest"`` (latest registered), a model dir / checkpoint / ``models:/`` URI, or a loaded
     ``(denoiser, spec)`` pair. Conformers that diverge are retried; if fewer than ``num_confs``
     survive the ``Mol`` has fewer conformers. Raises :class:`ConformerGenerationError` when none
     could be generated (bad SMILES, unsupported element, too many atoms, ...).

@@ -86,7 +86,7 @@ class PipelineConfig(StrictModel):
     inputs: InputsSection = Field(default_factory=InputsSection)
     targets: TargetsSection = Field(default_factory=TargetsSection)
     model: str | None = Field(
-        None, description="model for sample when train is not run: a model dir, a checkpoint, models:/..., or null (latest registered, else shipped)"
+        None, description="model for sample when train is not run: a model dir, a checkpoint, models:/..., 'latest' (latest registered) or null (the shipped model)"
     )
     reference: Path | None = Field(None, description="reference conformers for validate (a dataset or reference-set dir)")
     ingest: IngestConfig = Field(default_factory=IngestConfig)

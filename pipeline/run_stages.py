@@ -96,7 +96,7 @@ def _train(cfg: PipelineConfig, ctx: StageContext) -> StageResult:
 
 
 def sample_model_ref(cfg: PipelineConfig, up: dict[str, StageRecord]) -> str | None:
-    """The model sample uses: this chain's trained model, else ``cfg.model`` (None: registered/shipped)."""
+    """The model sample uses: this chain's trained model, else ``cfg.model`` (None: the shipped model)."""
     if "train" in up:
         return str(up["train"].path("model_dir"))
     return cfg.model

@@ -15,7 +15,7 @@ KNOWN_SAMPLERS = ("bondiff", "etkdg", "etkdg-mmff")
 class BondiffSamplerConfig(StrictModel):
     """How the ``bondiff`` sampler calls ``pipeline.api.generate_conformers``."""
 
-    model: str | None = Field(None, description="model dir / checkpoint / models:/ URI; None = latest registered, else shipped")
+    model: str | None = Field(None, description="model dir / checkpoint / models:/ URI; 'latest' = latest registered; None = the shipped model")
     sampler: str = "ode"
     steps: int | None = Field(None, ge=1, description="None = the API's default")
     device: str | None = None

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None
     p.add_argument("--sampler", default=None, help="sde | ode (PF-ODE, Heun; default) | ode_euler | ddim | ddpm")
     p.add_argument("--steps", type=int, default=None, help="solver steps (default: 50)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
-    p.add_argument("--model", default=None, help="model dir, checkpoint or models:/bondiff-denoiser/<v> (default: latest registered, else shipped)")
+    p.add_argument("--model", default=None, help="model dir, checkpoint or models:/bondiff-denoiser/<v> (default: the shipped model; 'latest' = latest registered)")
     p.add_argument("--device", default=None, help="cpu | cuda | auto (default: cpu)")
     p.add_argument("--atom-budget", type=int, default=None, help="max atoms per batch (default: 4096)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

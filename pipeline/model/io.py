@@ -7,8 +7,9 @@ loaded with ``weights_only=True``). :func:`load_denoiser` accepts
 * a training checkpoint file (``*.pt`` written by ``pipeline.train.checkpoint``; its EMA weights are used);
 * ``models:/bondiff-denoiser/<version>`` or ``models:/bondiff-denoiser@<alias>`` (MLflow, imported lazily;
   the registered model's artifacts contain the model dir);
-* ``None``: the latest registered ``bondiff-denoiser`` version when the tracking store has one,
-  else the shipped model in ``pipeline/resources/model/``, else a clear error.
+* ``"latest"``: the latest registered ``bondiff-denoiser`` version of the tracking store;
+* ``None``: the model shipped in ``pipeline/resources/model/`` (a model trained by a quickstart or
+  any other run never replaces it silently: pass ``latest`` or a ``models:/`` URI to use those).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pipeline.model.spec import ModelSpec
 __all__ = ["save_model", "load_denoiser", "load_model_dir", "REGISTERED_NAME", "SHIPPED_MODEL_DIR", "find_model_dir"]
 
 REGISTERED_NAME = "bondiff-denoiser"
+LATEST = "latest"  # model ref meaning the latest registered version
 SHIPPED_MODEL_DIR = Path(__file__).resolve().parents[1] / "resources" / "model"
 SPEC_FILE = "spec.json"
 WEIGHTS_FILE = "weights.pt"
@@ -127,15 +129,17 @@ def _latest_registered_uri() -> str | None:
 def load_denoiser(ref: str | Path | None = None, device: str | torch.device = "cpu"):
     """Load ``(model, spec)`` from ``ref`` (see module docstring); the model is in eval mode on ``device``."""
     if ref is None:
-        uri = _latest_registered_uri()
-        if uri is not None:
-            return load_model_dir(_download_registered(uri), device)
         if (SHIPPED_MODEL_DIR / SPEC_FILE).is_file():
             return load_model_dir(SHIPPED_MODEL_DIR, device)
         raise FileNotFoundError(
-            "no model given, no registered 'bondiff-denoiser' in the tracking store and no shipped model in "
-            f"{SHIPPED_MODEL_DIR}; train one with `bondiff train` or pass --model DIR|CHECKPOINT|models:/..."
+            f"no model given and no shipped model in {SHIPPED_MODEL_DIR}; train one with `bondiff train` "
+            "or pass --model DIR|CHECKPOINT|models:/...|latest"
         )
+    if str(ref) == LATEST:
+        uri = _latest_registered_uri()
+        if uri is None:
+            raise FileNotFoundError(f"--model latest: no registered {REGISTERED_NAME!r} in the tracking store")
+        return load_model_dir(_download_registered(uri), device)
     text = str(ref)
     if text.startswith("models:/"):
         return load_model_dir(_download_registered(text), device)

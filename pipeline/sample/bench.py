@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--atom-budget", type=int, default=4096)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--model", default=None, help="model ref (default: latest registered, else shipped)")
+    p.add_argument("--model", default=None, help="model ref (default: the shipped model; 'latest' = latest registered)")
     p.add_argument("--untrained", action="store_true", help="random tiny model instead of a trained one")
     p.add_argument("--mmff", action="store_true", help="also time ETKDGv3 + MMFF")
     args = p.parse_args(argv)

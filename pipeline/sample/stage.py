@@ -21,8 +21,8 @@ ModelRef = Any  # str | Path | None | (Denoiser, ModelSpec)
 def load_model(model: ModelRef, device: str | None = "cpu") -> tuple[Any, Any, str]:
     """``(denoiser, spec, model_version)`` from a model reference or an already loaded pair.
 
-    A reference is a model directory, a checkpoint file, ``models:/bondiff-denoiser/<v|@alias>``
-    or None (latest registered model, else the shipped one). A local path that does not exist is a
+    A reference is a model directory, a checkpoint file, ``models:/bondiff-denoiser/<v|@alias>``,
+    'latest' (the latest registered model) or None (the shipped model). A local path that does not exist is a
     ``FileNotFoundError`` naming it.
     """
     if isinstance(model, tuple):
@@ -32,12 +32,12 @@ def load_model(model: ModelRef, device: str | None = "cpu") -> tuple[Any, Any, s
 
     from pipeline.sample.generate import resolve_device
 
-    if model is not None and not str(model).startswith("models:/") and not Path(model).exists():
+    if model is not None and model != "latest" and not str(model).startswith("models:/") and not Path(model).exists():
         raise FileNotFoundError(
             f"model not found: {model} (give a model directory, a checkpoint file or models:/bondiff-denoiser/<version>)"
         )
     denoiser, spec = load_denoiser(model, resolve_device(device))
-    return denoiser, spec, str(model or _spec_version(spec) or "default (latest registered, else shipped)")
+    return denoiser, spec, str(model or _spec_version(spec) or "shipped")
 
 
 def _spec_version(spec: Any) -> Any:
