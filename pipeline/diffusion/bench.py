@@ -3,7 +3,8 @@
 Molecule graphs are synthetic drug-like trees (a heavy-atom tree, degree ≤ 4, hydrogens filling
 valence 4) of about ``--atoms`` atoms. The denoiser is a free stand-in (returns ``x`` itself), so the
 figures are the sampler's own overhead: prior factor construction (once per batch), one ``R z``
-draw, and one step of every method. Prints a table; nothing is written.
+draw, and one step of every method. Prints a table (wall and process-CPU milliseconds; on a shared,
+loaded CPU the CPU column is the fair figure); nothing is written.
 
     python -m pipeline.diffusion.bench                       # 1,024 molecules × ~50 atoms, float32, CPU
     python -m pipeline.diffusion.bench --dtype float64 --device cuda --molecules 4096
@@ -49,14 +50,15 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def _time(fn, device: torch.device, repeats: int) -> float:
+def _time(fn, device: torch.device, repeats: int) -> tuple[float, float]:
+    """(wall s, process CPU s) per call, after one untimed call."""
     fn()
     _sync(device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(repeats):
         fn()
     _sync(device)
-    return (time.perf_counter() - t0) / repeats
+    return (time.perf_counter() - t0) / repeats, (time.process_time() - c0) / repeats
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,10 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     graphs = [synthetic_molecule(int(rng.integers(int(args.atoms * 0.9), int(args.atoms * 1.1) + 1)), rng) for _ in range(args.molecules)]
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     prior = PriorBatch.from_graphs([n for n, _ in graphs], [b for _, b in graphs], PriorParams(c=1.6, lam=0.05), dtype=dtype, device=device)
     _sync(device)
-    t_build = time.perf_counter() - t0
+    t_build = (time.perf_counter() - t0, time.process_time() - c0)
     sch = get_schedule()
     ctx = _Ctx(lambda x, t, b: x, prior, sch, None, torch.Generator(device="cpu").manual_seed(0))
     x = prior.sample(ctx.generator)
@@ -91,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
 
     n_atoms = int(prior.num_atoms)
     print(f"batch: {args.molecules} molecules, {n_atoms} atoms (Nmax {prior.R.shape[1]}), {args.dtype}, {device}, torch threads {torch.get_num_threads()}")
-    print(f"{'operation':<55} {'ms':>9} {'µs/molecule':>12}")
-    for name, sec in rows:
-        print(f"{name:<55} {sec * 1e3:>9.2f} {sec * 1e6 / args.molecules:>12.2f}")
+    print(f"{'operation':<55} {'wall ms':>9} {'CPU ms':>9} {'CPU µs/molecule':>16}")
+    for name, (sec, cpu) in rows:
+        print(f"{name:<55} {sec * 1e3:>9.2f} {cpu * 1e3:>9.2f} {cpu * 1e6 / args.molecules:>16.2f}")
     mb = lambda b: b / 2**20  # noqa: E731
     print(f"memory: R {mb(prior.R.numel() * prior.R.element_size()):.1f} MiB, x [A,3] {mb(x.numel() * x.element_size()):.2f} MiB, "
           f"process peak RSS +{(rss1 - rss0) / 1024:.1f} MiB during the benchmark"
