@@ -5,6 +5,8 @@ Output directory::
     out_dir/checkpoints/last.pt     full training state (every ``checkpoint_every`` steps and at the end)
     out_dir/model/                  the final EMA model (spec.json + weights.pt) -> sample / register
     out_dir/train_summary.json      final metrics, steps, skipped molecules
+    out_dir/metrics.csv             every logged metric (step,key,value), also without MLflow
+    out_dir/training_curves.png     loss / lr / grad-norm / EMA-sample curves from metrics.csv
     out_dir/cache/records-<key>.npz featurized molecules (content-keyed; lets a box without RDKit train)
 
 Runs the same way alone or under ``torchrun`` (DDP; only rank 0 logs and writes). Never imports
@@ -68,11 +70,14 @@ def run_train(
     from pipeline.train.checkpoint import LAST, load_checkpoint
     from pipeline.train.cache import cached_records
     from pipeline.train.ddp import barrier, cleanup, init_distributed, select_device
+    from pipeline.train.history import CURVES_FILE, HISTORY_FILE, HistoryLogger, plot_history
     from pipeline.train.loop import Trainer
 
     logger = logger or NullLogger()
     dataset_dir, prior_dir, out_dir = Path(dataset_dir), Path(prior_dir), Path(out_dir)
     info = init_distributed(cfg.device)
+    history = HistoryLogger(out_dir / HISTORY_FILE, logger) if info.is_main else None
+    logger = history or logger
     threads = torch.get_num_threads()
     try:
         device = select_device(cfg.device, info.local_rank)
@@ -117,6 +122,8 @@ def run_train(
             trainer.load_state_dict(state)
             start_step = trainer.step
             log.info("resumed from %s at step %d", ckpt_dir / LAST, start_step)
+        if history is not None:
+            history.begin(start_step if resume else None)
         metrics = trainer.fit()
         model_dir = out_dir / "model"
         spec.info.update({"steps": trainer.step, "ema_decay": cfg.optim.ema_decay})
@@ -135,6 +142,7 @@ def run_train(
                 "skipped": [e.as_dict() for e in errors],
             }
             _write_json(out_dir / "train_summary.json", summary)
+            plot_history(out_dir / HISTORY_FILE, out_dir / CURVES_FILE, f"bondiff train: {dataset_dir.name}, {trainer.step} steps")
         barrier(info)
     finally:
         torch.set_num_threads(threads)
@@ -147,7 +155,7 @@ def run_train(
         stage="train",
         outputs={"model_dir": model_dir, "checkpoint": ckpt_dir / LAST},
         metrics=result_metrics,
-        artifacts=[out_dir / "train_summary.json"] if info.is_main else [],
+        artifacts=[p for p in (out_dir / "train_summary.json", out_dir / HISTORY_FILE, out_dir / CURVES_FILE) if p.is_file()] if info.is_main else [],
         inputs=[
             InputDataset("dataset", str(dataset_dir), ds.digest, "training"),
             InputDataset("prior", str(prior_dir), _prior_digest(prior_dir), "input"),

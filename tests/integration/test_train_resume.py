@@ -9,6 +9,7 @@ pytest.importorskip("rdkit")
 from pipeline.prior.params import PriorParams  # noqa: E402
 from pipeline.train.checkpoint import load_checkpoint  # noqa: E402
 from pipeline.train.config import TrainConfig  # noqa: E402
+from pipeline.train.history import CURVES_FILE, HISTORY_FILE, read_history  # noqa: E402
 from pipeline.train.stage import run_train  # noqa: E402
 from pipeline.train.toydata import make_toy_dataset, write_prior_json  # noqa: E402
 from pipeline.types import NullLogger  # noqa: E402
@@ -67,6 +68,14 @@ def test_resume_is_exact(data, tmp_path):
         for name in a[key]:
             assert torch.equal(a[key][name], b[key][name]), f"{key}.{name} differs after resume"
     assert torch.equal(a["generator"], b["generator"])
+    # the local metrics record is the uninterrupted one too (rows the crashed run wrote after its
+    # last checkpoint are dropped on resume); timings are the only values allowed to differ
+    ha, hb = read_history(tmp_path / "full" / HISTORY_FILE), read_history(tmp_path / "split" / HISTORY_FILE)
+    assert ha.keys() == hb.keys() and "loss" in ha and "val_loss" in ha
+    for key in ha.keys() - {"molecules_per_s"}:
+        assert ha[key] == hb[key], f"metrics.csv {key} differs after resume"
+    assert [s for s, _ in hb["loss"]] == list(range(1, 11))
+    assert (tmp_path / "split" / CURVES_FILE).stat().st_size > 10_000
     # and training did move the weights
     first = load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")
     assert any(not torch.equal(first["model"][k], mid["model"][k]) for k in first["model"])

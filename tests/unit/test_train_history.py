@@ -1,0 +1,50 @@
+"""HistoryLogger: the local metrics record of a training run (CSV + curves), with and without MLflow."""
+
+from __future__ import annotations
+
+from pipeline.train.history import HistoryLogger, plot_history, read_history
+
+
+class Sink:
+    def __init__(self):
+        self.calls = []
+
+    def log_metrics(self, metrics, step=None):
+        self.calls.append((step, dict(metrics)))
+
+    def log_artifact(self, path, artifact_path=None):
+        self.calls.append(("artifact", str(path)))
+
+
+def test_rows_are_appended_and_forwarded(tmp_path):
+    sink = Sink()
+    h = HistoryLogger(tmp_path / "m.csv", sink)
+    h.begin()
+    h.log_metrics({"loss": 2.0, "lr": 1e-3}, step=1)
+    h.log_metrics({"loss": 1.5}, step=2)
+    assert read_history(tmp_path / "m.csv") == {"loss": [(1, 2.0), (2, 1.5)], "lr": [(1, 1e-3)]}
+    assert sink.calls == [(1, {"loss": 2.0, "lr": 1e-3}), (2, {"loss": 1.5})]
+
+
+def test_fresh_start_clears_and_resume_keeps_rows_up_to_the_checkpoint(tmp_path):
+    path = tmp_path / "m.csv"
+    h = HistoryLogger(path)
+    h.begin()
+    for step in range(1, 8):
+        h.log_metrics({"loss": 1.0 / step}, step=step)
+    HistoryLogger(path).begin(resume_step=4)
+    assert [s for s, _ in read_history(path)["loss"]] == [1, 2, 3, 4]
+    HistoryLogger(path).begin()
+    assert read_history(path) == {}
+
+
+def test_plot_history(tmp_path):
+    path = tmp_path / "m.csv"
+    h = HistoryLogger(path)
+    h.begin()
+    for step in range(1, 40):
+        h.log_metrics({"loss": 3.0 / step, "loss_t0": 1.0, "loss_t1": 2.0, "lr": 1e-3, "grad_norm": 0.5}, step=step)
+    h.log_metrics({"val_loss": 0.2, "sample_valid_frac": 0.5, "sample_bond_mae": float("nan")}, step=39)
+    png = plot_history(path, tmp_path / "c.png")
+    assert png is not None and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_history(tmp_path / "missing.csv", tmp_path / "x.png") is None
