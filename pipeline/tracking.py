@@ -101,17 +101,25 @@ class MlflowLogger:
             self._client.log_artifact(self._run_id, str(p), artifact_path)
 
 
+def _dataset_source(uri: str) -> Any:
+    """The MLflow dataset source of a path or URI: a local path is a ``local`` source (``FileSystemDatasetSource``
+    itself is abstract); anything else (``https://…``, ``s3://…``) is resolved by MLflow's registry."""
+    import json
+
+    from mlflow.data.dataset_source_registry import get_dataset_source_from_json, resolve_dataset_source
+
+    if "://" in uri:
+        return resolve_dataset_source(uri)
+    return get_dataset_source_from_json(json.dumps({"uri": str(Path(uri).resolve())}), "local")
+
+
 def _log_inputs(inputs: list[InputDataset]) -> None:
     import mlflow
+    from mlflow.data.meta_dataset import MetaDataset
 
     for ds in inputs:
         try:
-            src = mlflow.data.meta_dataset.MetaDataset(
-                source=mlflow.data.filesystem_dataset_source.FileSystemDatasetSource(uri=str(ds.path)),
-                name=ds.name,
-                digest=ds.digest,
-            )
-            mlflow.log_input(src, context=ds.context)
+            mlflow.log_input(MetaDataset(source=_dataset_source(str(ds.path)), name=ds.name, digest=ds.digest), context=ds.context)
         except Exception as exc:  # dataset logging is metadata: record why it failed, never hide it
             mlflow.set_tag(f"input_log_error.{ds.name}", str(exc)[:500])
         mlflow.set_tag(f"input.{ds.name}.digest", ds.digest)
