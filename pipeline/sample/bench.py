@@ -20,7 +20,8 @@ from typing import Any, Sequence
 
 __all__ = ["main", "bench_bondiff", "bench_etkdg"]
 
-DEFAULT_SMI = Path(__file__).resolve().parents[3] / "shared" / "data" / "hutchison_dev" / "molecules.smi"
+# the repository's copy of ../shared/data/hutchison_dev (data/README.md), so a fresh clone has it
+DEFAULT_SMI = Path(__file__).resolve().parents[2] / "data" / "hutchison_dev" / "molecules.smi"
 
 
 def bench_etkdg(mols: Sequence[Any], n: int, seed: int, mmff: bool = False) -> dict[str, float]:

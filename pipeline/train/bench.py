@@ -3,7 +3,8 @@
 Builds a small drug-like toy dataset (RDKit ETKDG + MMFF conformers of ``TOY_SMILES``) in a temp
 dir, or uses ``--dataset DIR --prior DIR``, then times ``run_train`` for a few steps per size
 (evaluation off). Throughput counts training molecules (forward + backward + optimiser + EMA)
-per wall-clock second over all timed steps; ``--warmup`` steps run first and are not counted.
+per wall-clock second over all timed steps, and per CPU-second of the process (all its threads; the
+fair figure on a shared, loaded CPU); ``--warmup`` steps run first and are not counted.
 
     python -m pipeline.train.bench                       # tiny + base on CPU
     python -m pipeline.train.bench --device cuda --steps 50 --sizes tiny base
@@ -25,11 +26,11 @@ def _bench_one(size: str, dataset: Path, prior: Path, out: Path, steps: int, war
 
     class Timer(NullLogger):
         def __init__(self):
-            self.marks: dict[int, tuple[float, float]] = {}
+            self.marks: dict[int, tuple[float, float, float]] = {}
 
         def log_metrics(self, metrics, step=None):
             if "molecules_per_s" in metrics and step is not None:
-                self.marks[step] = (time.perf_counter(), metrics["molecules_per_s"])
+                self.marks[step] = (time.perf_counter(), time.process_time(), metrics["molecules_per_s"])
 
     cfg = TrainConfig(
         model={"size": size},
@@ -44,10 +45,17 @@ def _bench_one(size: str, dataset: Path, prior: Path, out: Path, steps: int, war
     )
     timer = Timer()
     res = run_train(cfg, dataset, prior, out / size, timer)
-    per_step = [timer.marks[s][1] for s in sorted(timer.marks) if s > warmup]
-    mol_per_s = sum(per_step) / max(len(per_step), 1)
+    steps_logged = sorted(timer.marks)
+    timed = [s for s in steps_logged if s > warmup]
+    mol_per_s = sum(timer.marks[s][2] for s in timed) / max(len(timed), 1)
+    # molecules of step s = its rate × its wall time (log_every = 1: one step per logged window)
+    prev = {s: p for p, s in zip(steps_logged, steps_logged[1:])}
+    molecules = sum(timer.marks[s][2] * (timer.marks[s][0] - timer.marks[prev[s]][0]) for s in timed if s in prev)
+    first = prev.get(timed[0]) if timed else None
+    cpu = timer.marks[timed[-1]][1] - timer.marks[first][1] if first is not None else float("nan")
     params = sum(p.numel() for p in res.extra["model"].parameters())
-    return {"size": size, "params": params, "device": str(res.tags.get("device")), "steps": steps, "mol_per_s": mol_per_s}
+    return {"size": size, "params": params, "device": str(res.tags.get("device")), "steps": steps, "mol_per_s": mol_per_s,
+            "molecules": molecules, "cpu_s": cpu, "mol_per_cpu_s": molecules / cpu if cpu > 0 else float("nan")}
 
 
 def main(argv=None) -> int:
@@ -78,9 +86,9 @@ def main(argv=None) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"training throughput (atom budget {args.atom_budget}, {args.steps} timed steps after {args.warmup} warm-up; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, load avg {load:.1f}, {os.cpu_count()} CPUs)")
-    print(f"{'size':<6} {'params':>9} {'device':<8} {'molecules/s':>12}")
+    print(f"{'size':<6} {'params':>9} {'device':<8} {'molecules/s':>12} {'CPU s':>8} {'molecules/CPU-s':>16}")
     for r in rows:
-        print(f"{r['size']:<6} {r['params']:>9} {r['device']:<8} {r['mol_per_s']:>12.1f}")
+        print(f"{r['size']:<6} {r['params']:>9} {r['device']:<8} {r['mol_per_s']:>12.1f} {r['cpu_s']:>8.2f} {r['mol_per_cpu_s']:>16.1f}")
     return 0
 
 
