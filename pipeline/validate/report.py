@@ -28,7 +28,7 @@ import numpy as np
 from pipeline.types import RecordError
 from pipeline.validate.config import CHECK_NAMES, ValidateConfig
 
-__all__ = ["write_report", "conformer_table", "molecule_table", "summarise"]
+__all__ = ["write_report", "conformer_table", "molecule_table", "summarise", "plot_series"]
 
 REPORT_FILES = (
     "conformers.csv", "conformers.parquet", "molecules.csv", "molecules.parquet", "summary.json", "report.html",
@@ -195,35 +195,76 @@ def _plots(out_dir: Path, checks: dict[str, float], validity: float, bond_devs: 
     if curves:
         rec = np.mean([c[0] for c in curves], axis=0)
         prec = np.mean([c[1] for c in curves], axis=0)
+        series = plot_series(results, grid)
         fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.plot(grid, 100 * rec, label="COV-R (recall)")
-        ax.plot(grid, 100 * prec, label="COV-P (precision)")
+        ax.plot(grid, 100 * rec, label="COV-R (recall)", lw=2)
+        ax.plot(grid, 100 * prec, label="COV-P (precision)", lw=2)
+        if series["n_invalid"]:  # where invalid samples are, geometrically (they do not count)
+            ax.plot(grid, 100 * series["cov_r_any"], color="grey", ls=":", label="COV-R if validity were ignored")
         for d in deltas:
             ax.axvline(d, color="grey", lw=0.7, ls="--")
+            ax.text(d, 101, f"{d:g}", ha="center", va="bottom", fontsize=7, color="grey")
+        if not series["n_valid"]:
+            ax.text(0.02, 0.92, "no valid sample: coverage is 0 at every δ", transform=ax.transAxes, ha="left", va="top", color="#c44e52")
         ax.set_xlabel("δ (Å)")
         ax.set_ylabel("coverage (%), mean over molecules")
         ax.set_ylim(0, 100)
-        ax.legend()
-        ax.set_title("Coverage vs δ")
+        ax.legend(loc="lower right", fontsize=8)
+        ax.set_title("Coverage vs δ", pad=12)
         save(fig, "cov_vs_delta.png")
 
-        rec_min, prec_min = [], []
-        for res in results:
-            if res.rmsd is not None and res.rmsd.size:
-                valid = np.array([bool(r["valid"]) for r in res.rows])
-                D = res.rmsd[:, valid] if valid.any() else None
-                if D is not None and D.size:
-                    rec_min += list(np.nanmin(D, axis=1))
-                    prec_min += list(np.nanmin(D, axis=0))
         fig, ax = plt.subplots(figsize=(6, 3.5))
-        bins = np.linspace(0, max([3.0] + [v for v in rec_min + prec_min if np.isfinite(v)]), 60)
-        ax.hist(rec_min, bins=bins, alpha=0.6, label="min RMSD per reference (recall)")
-        ax.hist(prec_min, bins=bins, alpha=0.6, label="min RMSD per valid sample (precision)")
-        ax.set_xlabel("heavy-atom RMSD (Å)")
-        ax.legend()
+        finite = np.concatenate([series[k] for k in ("min_per_reference", "min_per_valid", "min_per_invalid")])
+        finite = finite[np.isfinite(finite)]
+        bins = np.linspace(0, max([3.0, *finite]), 60)
+        ax.hist(series["min_per_reference"], bins=bins, alpha=0.6, label="min RMSD per reference, valid samples (recall)")
+        ax.hist(series["min_per_valid"], bins=bins, alpha=0.6, label="min RMSD per valid sample (precision)")
+        if series["n_invalid"]:
+            ax.hist(series["min_per_invalid"], bins=bins, histtype="step", color="grey", label="min RMSD per invalid sample (not counted)")
+        if not series["n_valid"]:
+            ax.text(0.02, 0.95, "no valid sample", transform=ax.transAxes, ha="left", va="top", color="#c44e52")
+        ax.set_xlabel("heavy-atom RMSD to the nearest reference / sample (Å)")
+        ax.set_ylabel("count")
+        ax.legend(fontsize=7)
         ax.set_title("RMSD distributions")
         save(fig, "rmsd_distribution.png")
     return paths
+
+
+def plot_series(results: Sequence[Any], grid: np.ndarray) -> dict[str, Any]:
+    """What the coverage / RMSD plots draw, from the molecules' RMSD matrices ``D[K_ref, L_gen]``.
+
+    ``min_per_reference``: per reference, the RMSD of its closest *valid* sample (molecules with one);
+    ``min_per_valid`` / ``min_per_invalid``: per sample, the RMSD of its closest reference;
+    ``cov_r_any``: mean COV-R(δ) over the scored molecules as if every sample were valid (a molecule
+    without a usable sample counts 0), to show whether invalid samples are near the references at all.
+    """
+    from pipeline.validate.metrics import cov_curve
+
+    per_ref, per_valid, per_invalid, any_curves = [], [], [], []
+    for res in results:
+        if res.rmsd is None or not res.rmsd.size:
+            if res.metrics is not None:  # scored, but nothing to compare: coverage 0
+                any_curves.append(np.zeros_like(grid, dtype=float))
+            continue
+        D = res.rmsd
+        valid = np.array([bool(r["valid"]) for r in res.rows], dtype=bool)
+        with np.errstate(all="ignore"):
+            col_min = np.array([np.nanmin(D[:, j]) if np.isfinite(D[:, j]).any() else np.nan for j in range(D.shape[1])])
+            if valid.any() and np.isfinite(D[:, valid]).any():
+                per_ref += list(np.nanmin(D[:, valid], axis=1))
+        per_valid += list(col_min[valid])
+        per_invalid += list(col_min[~valid])
+        any_curves.append(cov_curve(D, grid, None, only_valid=False)[0])
+    arr = lambda v: np.asarray(v, dtype=float)  # noqa: E731
+    return {
+        "min_per_reference": arr(per_ref),
+        "min_per_valid": arr(per_valid),
+        "min_per_invalid": arr(per_invalid),
+        "n_valid": len(per_valid),
+        "n_invalid": len(per_invalid),
+        "cov_r_any": np.mean(any_curves, axis=0) if any_curves else np.zeros_like(grid, dtype=float),
+    }
 
 
 def _html(out_dir: Path, summary: dict, images: list[Path], mol_df: Any, conf_df: Any) -> Path:

@@ -94,3 +94,37 @@ def test_graph_that_contradicts_its_smiles_is_an_error(tmp_path):
     assert [e.record for e in res.errors] == ["1"] and "liar" in res.errors[0].reason
     assert res.metrics["n_valid"] == 1.0
     assert np.isclose(res.metrics["validity"], 0.5)
+
+
+def test_plot_series_separates_valid_and_invalid_samples():
+    from types import SimpleNamespace
+
+    from pipeline.validate.report import plot_series
+
+    grid = np.array([0.0, 0.5, 1.0, 2.0])
+    rows = lambda *valid: [{"valid": v} for v in valid]  # noqa: E731
+    results = [
+        # 2 references x 3 samples; sample 1 is invalid but the closest to reference 0
+        SimpleNamespace(rmsd=np.array([[0.9, 0.1, 1.5], [0.4, 1.2, 0.7]]), rows=rows(True, False, True), metrics={}),
+        # every sample invalid: nothing can cover, but the geometry is reported
+        SimpleNamespace(rmsd=np.array([[0.3, 0.8]]), rows=rows(False, False), metrics={}),
+        SimpleNamespace(rmsd=None, rows=[], metrics={"COV-R_0.5": 0.0}),  # scored, no usable sample
+        SimpleNamespace(rmsd=None, rows=[], metrics=None),  # not in the reference: not plotted
+    ]
+    s = plot_series(results, grid)
+    assert sorted(s["min_per_reference"]) == pytest.approx([0.4, 0.9])  # valid samples only
+    assert sorted(s["min_per_valid"]) == pytest.approx([0.4, 0.7])
+    assert sorted(s["min_per_invalid"]) == pytest.approx([0.1, 0.3, 0.8])
+    assert (s["n_valid"], s["n_invalid"]) == (2, 3)
+    # validity ignored: molecule 1 covers both references below 0.5 Å, molecule 2 its one, molecule 3 nothing
+    assert s["cov_r_any"] == pytest.approx([0.0, 2 / 3, 2 / 3, 2 / 3])
+
+
+def test_report_plots_without_any_valid_sample(tmp_path, refset):
+    (_, _, _), (cam_smi, cam, _), _ = MOLECULES
+    sdf = write_generated(tmp_path / "gen.sdf", [(cam, cam_smi, mirrored(embed(cam_smi, 2, seed=5)))])
+    out = tmp_path / "report"
+    res = run_validate(cfg(tmp_path), sdf, refset, out)
+    assert res.metrics["validity"] == 0.0 and res.metrics["COV-R_mean"] == 0.0
+    for name in ("validity_by_check.png", "bond_deviations.png", "cov_vs_delta.png", "rmsd_distribution.png"):
+        assert (out / name).stat().st_size > 0
