@@ -50,6 +50,10 @@ def _print_report(result, run_id: str | None) -> None:
     if "lone_ion_rms" in cal:
         frag = f"; {cal['fragment_pairs']} fragment pairs: centroid distance rms data {cal['data_fragment_rms']:.2f} / prior {cal['prior_fragment_rms']:.2f} Å" if "data_fragment_rms" in cal else ""
         print(f"  fragments: a lone ion sits {cal['lone_ion_rms']:.2f} Å (rms) from a large rest{frag}")
+    if "fragment_rms_target" in cal:
+        from pipeline.prior.calibrate import fragment_summary
+
+        print(f"  {fragment_summary(cal, par['lam'])}")
     if cal.get("kappa_at_bound"):
         print("  note: κ is at the end of its grid (no bending stiffness in range matches the data's Rg; see docs/prior.md)")
     if cal.get("lam_at_bound"):

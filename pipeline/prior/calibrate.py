@@ -13,12 +13,19 @@ depend on ``c``, ``κ``, ``λ``), ``Σ = P U diag(1/(c(μ+κμ²+λ))) Uᵀ P`` 
 connected graphs). ``c`` always makes one statistic exact: the mean squared bonded distance over all
 bonds (``c_target="bonds"``, default) or the mean ``Rg²`` (``"rg"``). The other one is matched by
 
-* **κ** (``kappa_grid`` given, the default of ``bondiff prior``): λ stays at its floor (the first point
-  of ``lam_grid``, or ``fixed_lam``) and κ is found on ``[0] + kappa_grid`` and refined by bisection of
-  the log mismatch between the two grid points that bracket it, so the match is exact whenever the
-  data lies inside the grid's range (``kappa_at_bound`` otherwise). Real molecules are more extended
-  than a chain of zero-rest-length springs, so κ > 0; if even κ = 0 gives a prior that is too
-  extended, κ = 0 and λ is fitted instead (when a λ grid is given);
+* **κ** (``kappa_grid`` given, the default of ``bondiff prior``): for a given λ, κ is found on
+  ``[0] + kappa_grid`` and refined by bisection of the log mismatch between the two grid points that
+  bracket it, so the match is exact whenever the data lies inside the grid's range (``kappa_at_bound``
+  otherwise). Real molecules are more extended than a chain of zero-rest-length springs, so κ > 0; if
+  even κ = 0 gives a prior that is too extended, κ = 0 and λ is fitted instead (when a λ grid is
+  given). λ is either its floor (the first point of ``lam_grid``, or ``fixed_lam``) or, with
+  ``fragment_rms`` (Å), set so that a lone ion sits ``fragment_rms`` from a large rest:
+  ``λ = 3/(c fragment_rms²)``. c depends on (κ, λ), so this is a fixed point, solved in ``log λ`` by
+  the update ``λ ← 3/(c(κ(λ), λ) fragment_rms²)`` with secant acceleration (``_FragmentSolver``).
+  The lone-ion distance ``F(λ) = sqrt(3/(c λ))`` at the (bond, Rg)-matched c decreases with λ towards
+  a floor ``F∞`` (the limit ``λ → ∞`` with ``κ/λ`` fixed: ``J ∝ I + a L²``): a target below ``F∞``
+  has no fixed point (``fragment_reachable: false``) and λ then stays at its floor. Measured:
+  ``F∞`` ≈ 12.5 Å on QM9, ≈ 23 Å on the Hutchison drug-like set (docs/prior.md, "Fragments");
 * **λ** (``kappa_grid`` None): κ is fixed and λ is chosen on ``lam_grid`` (the pre-κ calibration). With
   κ = 0 this ends at the lower end of the grid on every real dataset we tried (``lam_at_bound``).
 
@@ -35,7 +42,7 @@ import numpy as np
 from pipeline.prior.graph import _as_bonds, fragment_labels, graph_laplacian
 from pipeline.prior.params import PriorParams
 
-__all__ = ["MoleculeModes", "molecule_modes", "DataScale", "data_scale", "CalibrationResult", "calibrate", "prior_scale", "scale_report"]
+__all__ = ["MoleculeModes", "molecule_modes", "DataScale", "data_scale", "CalibrationResult", "calibrate", "fragment_summary", "prior_scale", "scale_report"]
 
 _EPS = 1e-12  # mode weights below this are the (projected-out) centroid
 
@@ -212,6 +219,115 @@ class _Fitter:
             lo, hi = (mid, hi) if np.sign(mid.mismatch) == np.sign(lo.mismatch) else (lo, mid)
         return lo if abs(lo.mismatch) <= abs(hi.mismatch) else hi
 
+    def fit_kappa(self, kappas: np.ndarray, lam: float) -> tuple[_Point, list[_Point], str]:
+        """(best point, grid curve, status) of the κ fit at this λ; status ``"ok"`` (bracketed and
+        bisected: exact), ``"compact"`` (even κ = 0 is too extended) or ``"bound"`` (κ at the grid's end)."""
+        curve = [self.point(k, lam) for k in kappas]
+        flips = [i for i in range(len(kappas) - 1) if np.sign(curve[i].mismatch) != np.sign(curve[i + 1].mismatch)]
+        if flips:
+            return self.refine_kappa(curve[flips[0]], curve[flips[0] + 1], lam), curve, "ok"
+        best = curve[self.best_on(curve)]
+        return best, curve, "compact" if best.kappa == 0.0 and best.mismatch > 0 else "bound"
+
+
+def _lone_ion_rms(p: _Point) -> float:
+    return float(np.sqrt(3 / (p.c * p.lam)))
+
+
+#: λ at which the fragment floor F∞ is evaluated (the μ term of s = μ + κμ² + λ is then < 1e-7 relative)
+_LAM_INF = 1e8
+#: κ/λ range searched for that limit (QM9 ≈ 104, Hutchison ≈ 441)
+_KAPPA_PER_LAM = np.geomspace(1e-3, 1e6, 46)
+
+
+@dataclass
+class _FragmentSolver:
+    """Fixed point ``λ = 3/(c(κ(λ), λ) r²)`` with κ(λ) from the κ fit: the lone ion sits ``r`` Å (rms) from a
+    large rest while bonds and Rg stay matched. Works in ``x = log λ`` on ``h(x) = log(F(λ)/r)``,
+    ``F = sqrt(3/(cλ))``, which decreases with x: the plain update is ``x ← x + 2h`` (λ ← 3/(c r²)); after
+    the first step a secant step through the last two iterates is taken instead, kept inside the bracket
+    the iterates so far establish (bisection when it would leave it; a λ where κ leaves its grid bounds
+    the bracket too). Stops when ``|h| ≤ tol``, after ``max_iter`` κ fits (``iterations``), or when the
+    bracket is narrower than 1e-9 without a root in it (the root needs κ beyond the grid: ``kappa_limited``)."""
+
+    fitter: _Fitter
+    kappas: np.ndarray
+    target: float
+    tol: float = 1e-10
+    max_iter: int = 50
+    iterations: int = 0
+    kappa_limited: bool = False  # some λ tried needed a κ beyond the grid
+
+    def floor(self) -> float:
+        """``F∞``: the smallest lone-ion rms reachable with bonds and Rg matched (``inf`` if κ cannot match Rg)."""
+        p, _, status = self.fitter.fit_kappa(np.concatenate([[0.0], _LAM_INF * _KAPPA_PER_LAM]), _LAM_INF)
+        return _lone_ion_rms(p) if status == "ok" else float("inf")
+
+    def _eval(self, x: float) -> tuple[_Point, float] | None:
+        self.iterations += 1
+        p, _, status = self.fitter.fit_kappa(self.kappas, float(np.exp(x)))
+        return (p, float(np.log(_lone_ion_rms(p) / self.target))) if status == "ok" else None
+
+    def solve(self, lam0: float) -> tuple[_Point | None, bool]:
+        """(point at the fixed point or the last good iterate, converged); ``None`` if κ fails at ``lam0``."""
+        x = float(np.log(lam0))
+        first = self._eval(x)
+        if first is None:
+            return None, False
+        point, h = first
+        lo, hi = -np.inf, np.inf  # the root lies in (lo, hi)
+        prev: tuple[float, float] | None = None
+        while abs(h) > self.tol and self.iterations < self.max_iter and hi - lo > 1e-9:
+            lo, hi = (x, hi) if h > 0 else (lo, x)
+            step = 2 * h  # λ ← 3/(c r²)
+            if prev is not None and prev[1] != h:
+                step = -h * (x - prev[0]) / (h - prev[1])
+            xn = x + step
+            if not lo < xn < hi:
+                bound = hi if h > 0 else lo
+                xn = 0.5 * (x + bound) if np.isfinite(bound) else x + 2 * h
+            nxt = self._eval(xn)
+            if nxt is None:  # κ out of its grid there: no root beyond xn
+                lo, hi = (lo, xn) if xn > x else (xn, hi)
+                self.kappa_limited = True
+                continue
+            prev, x, (point, h) = (x, h), xn, nxt
+        return point, abs(h) <= self.tol
+
+
+def _fragment_lam(fitter: _Fitter, kappas: np.ndarray, target: float, lam_floor: float, max_iter: int) -> tuple[float, dict[str, Any]]:
+    """(λ, report): the fixed point for a lone-ion rms of ``target`` Å, or ``lam_floor`` when there is none."""
+    if not target > 0:
+        raise ValueError(f"fragment_rms must be > 0 Å, got {target}")
+    solver = _FragmentSolver(fitter, kappas, target, max_iter=max_iter)
+    f_min = solver.floor()
+    report: dict[str, Any] = {"fragment_rms_target": target, "fragment_rms_min": f_min, "fragment_reachable": bool(target > f_min)}
+    point, converged = solver.solve(lam_floor) if report["fragment_reachable"] else (None, False)
+    lam = point.lam if converged and point is not None else lam_floor
+    report.update(
+        lam_from="fragment_rms" if converged else "floor",
+        fragment_converged=converged,
+        fragment_iterations=solver.iterations,
+        fragment_kappa_limited=solver.kappa_limited and not converged,
+    )
+    return lam, report
+
+
+def fragment_summary(stats: dict[str, Any], lam: float) -> str:
+    """One line on the ``fragment_rms`` target from a calibration report (``calibrate(...).stats``) and the λ used."""
+    head = f"fragment_rms target {stats['fragment_rms_target']:g} Å"
+    if stats["lam_from"] == "fragment_rms":
+        return f"{head}: reached, λ = 3/(c r²) = {lam:.4g} after {stats['fragment_iterations']} κ fits"
+    if not stats["fragment_reachable"]:
+        why = f"below the smallest separation reachable with bonds and Rg matched, {stats['fragment_rms_min']:.2f} Å"
+    elif stats["lam_from"] == "rg_fit":
+        why = "even κ = 0 is too extended, λ fitted to Rg instead"
+    elif stats["fragment_kappa_limited"]:
+        why = "it needs κ beyond the grid (calibration.kappa_max)"
+    else:
+        why = f"no convergence in {stats['fragment_iterations']} κ fits"
+    return f"{head} not reached ({why}): λ = {lam:.4g}"
+
 
 def calibrate(
     modes: list[MoleculeModes],
@@ -222,12 +338,17 @@ def calibrate(
     c_target: str = "bonds",
     kappa_grid: np.ndarray | None = None,
     fixed_kappa: float = 0.0,
+    fragment_rms: float | None = None,
+    max_iter: int = 50,
 ) -> CalibrationResult:
     """Fit ``c`` and κ (``kappa_grid`` given) or λ (``lam_grid`` given, κ = ``fixed_kappa``); see module doc.
 
     ``c_target="bonds"`` (default) makes the mean squared bonded distance exact and fits κ (or λ) for
     Rg; ``"rg"`` makes the mean Rg² exact (so ``sigma_data = 1``) and fits for the bonded distances.
-    With a κ fit, λ is the floor ``lam_grid[0]`` (or ``fixed_lam`` when ``lam_grid`` is None).
+    With a κ fit, λ is the floor ``lam_grid[0]`` (or ``fixed_lam`` when ``lam_grid`` is None), or, with
+    ``fragment_rms`` (Å), the fixed point ``λ = 3/(c fragment_rms²)`` (at most ``max_iter`` κ fits; the
+    floor when the target is unreachable or the iteration does not converge). ``fragment_rms`` is
+    ignored without a κ fit (there λ is fitted to Rg, or fixed).
     """
     if c_target not in ("bonds", "rg"):
         raise ValueError(f"c_target must be 'bonds' or 'rg', got {c_target!r}")
@@ -245,18 +366,19 @@ def calibrate(
 
     fit, kappa_curve, lam_curve = "none", [], []
     kappa_at_bound = lam_at_bound = False
+    frag: dict[str, Any] = {}
     if kappa_grid is not None:
         fit = "kappa"
-        lam_floor = float(fixed_lam if lams is None else lams[0])
+        lam = lam_floor = float(fixed_lam if lams is None else lams[0])
         kappas = np.concatenate([[0.0], np.asarray(kappa_grid, dtype=np.float64)])
-        kappa_curve = [fitter.point(k, lam_floor) for k in kappas]
-        best = kappa_curve[fitter.best_on(kappa_curve)]
-        flips = [i for i in range(len(kappas) - 1) if np.sign(kappa_curve[i].mismatch) != np.sign(kappa_curve[i + 1].mismatch)]
-        if flips:
-            best = fitter.refine_kappa(kappa_curve[flips[0]], kappa_curve[flips[0] + 1], lam_floor)
-        elif best.kappa == 0.0 and best.mismatch > 0 and lams is not None:
+        if fragment_rms is not None:
+            lam, frag = _fragment_lam(fitter, kappas, float(fragment_rms), lam_floor, max_iter)
+        best, kappa_curve, status = fitter.fit_kappa(kappas, lam)
+        if status == "compact" and lams is not None:
             fit = "lam"  # too extended even without bending: compact it with λ instead (κ = 0)
-        else:
+            if frag:
+                frag["lam_from"] = "rg_fit"
+        elif status != "ok":
             kappa_at_bound = True
     if kappa_grid is None or fit == "lam":
         kappa = 0.0 if fit == "lam" else float(fixed_kappa)
@@ -274,6 +396,7 @@ def calibrate(
         "kappa_fitted": fit == "kappa",
         "kappa_at_bound": kappa_at_bound,
         "c_target": c_target,
+        **frag,
         "curve": [p.as_dict() for p in (kappa_curve if fit == "kappa" else lam_curve)],
     }
     return CalibrationResult(params, stats)

@@ -19,8 +19,13 @@ class CalibrationConfig(StrictModel):
     mean squared radius of gyration instead). The other statistic is matched by
 
     * ``fit_kappa`` (default): the bending term κ, found on ``[0] + geomspace(kappa_min, kappa_max,
-      kappa_grid)`` and refined by bisection; λ then stays at its floor (``lam_min`` when ``fit_lam``,
-      else ``PriorConfig.lam``), the fragment-separation knob;
+      kappa_grid)`` and refined by bisection. λ only sets how far apart the fragments of a salt /
+      multi-fragment input are sampled (a lone ion sits ``sqrt(3/(c λ))`` Å rms from a large rest):
+      with ``fragment_rms`` (Å) it is the fixed point ``λ = 3/(c fragment_rms²)`` (c and κ refitted
+      at each λ); when no λ reaches that target with bonds and Rg matched (the reachable minimum is
+      reported as ``fragment_rms_min``: ≈ 12.5 Å on QM9, ≈ 23 Å on drug-like molecules), or with
+      ``fragment_rms: null``, λ stays at its floor (``lam_min`` when ``fit_lam``, else
+      ``PriorConfig.lam``);
     * else ``fit_lam``: λ on a log grid in ``[lam_min, lam_max]`` with κ = ``PriorConfig.kappa``
       (the pre-κ calibration; with κ = 0, λ ends at ``lam_min`` on real data, ``lam_at_bound``);
     * neither: only ``c`` is fitted (κ, λ from ``PriorConfig``).
@@ -33,13 +38,19 @@ class CalibrationConfig(StrictModel):
         "bonds", description="statistic c matches exactly: bonded distances (default) or radius of gyration"
     )
     fit_lam: bool = True
-    lam_min: float = Field(0.05, gt=0, description="keeps fragments a few Å apart (ion–rest rms distance ≈ sqrt(3/(c λ)))")
+    lam_min: float = Field(0.05, gt=0, description="λ floor (ion–rest rms distance sqrt(3/(c λ))); lower end of the λ grid")
     lam_max: float = Field(10.0, gt=0)
     lam_grid: int = Field(61, ge=2, description="points of the log-spaced λ grid")
     fit_kappa: bool = Field(True, description="fit the bending term κ so that the prior's Rg matches the data's")
     kappa_min: float = Field(0.01, gt=0)
     kappa_max: float = Field(1000.0, gt=0)
     kappa_grid: int = Field(41, ge=2, description="points of the log-spaced κ grid (0 is always tried too)")
+    fragment_rms: float | None = Field(
+        5.0,
+        gt=0,
+        description="with fit_kappa: target rms distance (Å) of a lone ion from a large rest, λ = 3/(c r²) "
+        "(fixed point); unreachable targets and null keep λ at its floor",
+    )
     max_molecules: int = Field(2000, ge=1, description="deterministic subsample used for calibration")
     split: str = Field("train", description="dataset split to calibrate on ('all' for every molecule)")
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from pipeline.config import config_hash
 from pipeline.hashing import combine_hashes, path_hash
-from pipeline.prior.calibrate import DataScale, MoleculeModes, calibrate, data_scale, molecule_modes, scale_report
+from pipeline.prior.calibrate import DataScale, MoleculeModes, calibrate, data_scale, fragment_summary, molecule_modes, scale_report
 from pipeline.prior.config import PriorConfig
 from pipeline.prior.graph import _as_bonds, n_components
 from pipeline.prior.params import PriorParams
@@ -133,6 +133,7 @@ def _metrics(doc: dict[str, Any]) -> dict[str, float]:
     keys = (
         "data_bond_rms", "prior_bond_rms", "data_rg_rms", "prior_rg_rms", "rg_log_mismatch", "bond_log_mismatch", "sigma_data",
         "n_molecules", "lone_ion_rms", "fragment_pairs", "data_fragment_rms", "prior_fragment_rms",
+        "fragment_rms_target", "fragment_rms_min", "fragment_iterations",
     )  # fmt: skip
     out = {f"calib.{k}": float(cal[k]) for k in keys if k in cal and np.isfinite(cal[k])}
     out.update({f"prior.{k}": float(doc["params"].get(k, 0.0)) for k in ("c", "kappa", "lam")})
@@ -191,7 +192,7 @@ def run_prior(cfg: PriorConfig, dataset_dir: Path, force: bool = False) -> Stage
         grid = np.geomspace(cc.lam_min, cc.lam_max, cc.lam_grid) if cc.fit_lam else None
         kgrid = np.geomspace(cc.kappa_min, cc.kappa_max, cc.kappa_grid) if cc.fit_kappa else None
         try:
-            res = calibrate(modes, scales, cfg.weighted, grid, cfg.lam, cc.c_target, kgrid, cfg.kappa)
+            res = calibrate(modes, scales, cfg.weighted, grid, cfg.lam, cc.c_target, kgrid, cfg.kappa, cc.fragment_rms if cc.fit_kappa else None)
         except ValueError as exc:
             raise StageError(f"prior: cannot calibrate on {dataset_dir}: {exc}") from None
         params, stats = res.params, {"enabled": True, **res.stats}
@@ -199,6 +200,8 @@ def run_prior(cfg: PriorConfig, dataset_dir: Path, force: bool = False) -> Stage
             log.warning("calibrated λ=%.3g is at the end of the grid [%g, %g]", params.lam, cc.lam_min, cc.lam_max)
         if stats["kappa_at_bound"]:
             log.warning("calibrated κ=%.3g: no κ in [0, %g] matches the data (kappa_at_bound)", params.kappa, cc.kappa_max)
+        if stats.get("lam_from") in ("floor", "rg_fit"):
+            log.warning("%s (lone ion %.2f Å rms from a large rest)", fragment_summary(stats, params.lam), stats["lone_ion_rms"])
     else:
         stats = {"enabled": False, **scale_report(modes, scales, params)}
     stats["split"] = split_used

@@ -110,3 +110,19 @@ def test_errors_exit_codes(tmp_path, capsys):
     assert rc == 1 and "no usable molecule" in stderr and len(stderr.strip().splitlines()) == 1
     rc, _, stderr = _run(["prior", "--dataset", str(tmp_path / "allbad"), "--no-track", "--set", "calibration.lam_min=20"], capsys)
     assert rc == 2 and "lam_min" in stderr
+
+
+def test_fragment_rms_target_and_null_keeps_the_lambda_floor(dataset, tmp_path, capsys):
+    fast = ["--no-track", "--set", "plots=false"]
+    rc, stdout, _ = _run(["prior", "--dataset", str(dataset), "--out", str(tmp_path / "a"), *fast], capsys)
+    assert rc == 0 and "fragment_rms target 5 Å" in stdout
+    cal, par = (lambda d: (d["calibration"], d["params"]))(json.loads((tmp_path / "a" / "prior.json").read_text()))
+    assert cal["fragment_rms_target"] == 5.0 and cal["fragment_rms_min"] > 0
+    if cal["lam_from"] == "fragment_rms":  # reached: the lone ion sits 5 Å from the rest, bonds and Rg matched
+        assert cal["lone_ion_rms"] == pytest.approx(5.0, rel=1e-6) and cal["prior_rg_rms"] == pytest.approx(cal["data_rg_rms"], rel=1e-6)
+    else:
+        assert par["lam"] == pytest.approx(0.05) and "not reached" in stdout
+    rc, stdout, _ = _run(["prior", "--dataset", str(dataset), "--out", str(tmp_path / "b"), *fast, "--set", "calibration.fragment_rms=null"], capsys)
+    doc = json.loads((tmp_path / "b" / "prior.json").read_text())
+    assert rc == 0 and doc["params"]["lam"] == pytest.approx(0.05) and "fragment_rms_target" not in doc["calibration"]
+    assert "fragment_rms target" not in stdout and doc["calibration"]["prior_rg_rms"] == pytest.approx(doc["calibration"]["data_rg_rms"], rel=1e-6)
