@@ -1,4 +1,4 @@
-"""VP schedules: identities, derivatives vs finite differences, clipping, time grids, configs."""
+"""VP schedules (float64): identities, derivatives vs finite differences, g² = β, clipping, time grids, configs."""
 
 from __future__ import annotations
 
