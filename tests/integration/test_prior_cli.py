@@ -114,7 +114,7 @@ def test_errors_exit_codes(tmp_path, capsys):
 
 def test_fragment_rms_target_and_null_keeps_the_lambda_floor(dataset, tmp_path, capsys):
     fast = ["--no-track", "--set", "plots=false"]
-    rc, stdout, _ = _run(["prior", "--dataset", str(dataset), "--out", str(tmp_path / "a"), *fast], capsys)
+    rc, stdout, _ = _run(["prior", "--dataset", str(dataset), "--out", str(tmp_path / "a"), *fast, "--set", "calibration.fragment_rms=5"], capsys)
     assert rc == 0 and "fragment_rms target 5 Å" in stdout
     cal, par = (lambda d: (d["calibration"], d["params"]))(json.loads((tmp_path / "a" / "prior.json").read_text()))
     assert cal["fragment_rms_target"] == 5.0 and cal["fragment_rms_min"] > 0
