@@ -48,7 +48,7 @@ def add_config_args(p: argparse.ArgumentParser, default: str | None = None) -> N
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config key, e.g. --set train.lr=3e-4 (repeatable)",
+        help="override a config key with a dotted path, e.g. --set optim.lr=3e-4 or --set validate.metrics.delta=0.5 (repeatable; unknown keys are errors)",
     )
 
 
