@@ -7,7 +7,9 @@ Prints one table (conformers per wall-clock second and per CPU-second of this pr
 method, same machine, same run; CPU-seconds stay meaningful on a shared, oversubscribed machine).
 The molecules are the first ``--limit`` of the Hutchison development set (``--smi`` to change).
 Model loading and input preparation (hydrogens, stereo) are outside both timings; the bondiff
-timing covers featurisation, sampling (retries included), checks and the mirror guard. ``--untrained`` uses a randomly initialised tiny model (throughput of the plumbing only).
+timing covers featurisation, sampling (retries included), checks and the mirror guard. ``--untrained
+[tiny|base]`` uses a randomly initialised model of that size: its geometry is meaningless, but its
+cost per step is that of a trained model of the same size (only non-finite output counts as diverged).
 """
 
 from __future__ import annotations
@@ -95,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--atom-budget", type=int, default=4096)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--model", default=None, help="model ref (default: the shipped model; 'latest' = latest registered)")
-    p.add_argument("--untrained", action="store_true", help="random tiny model instead of a trained one")
+    p.add_argument("--untrained", nargs="?", const="tiny", default=None, choices=["tiny", "base"],
+                   help="a randomly initialised model of this size (default tiny) instead of a trained one")
     p.add_argument("--mmff", action="store_true", help="also time ETKDGv3 + MMFF")
     args = p.parse_args(argv)
 
@@ -104,11 +107,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.untrained:
-        from pipeline.sample.testing import tiny_model
+        from pipeline.model import ModelSpec, build_denoiser
+        from pipeline.model.spec import net_preset
 
-        model, spec = tiny_model(seed=0, max_atoms=0)
-        model = model.to(args.device)
-        label = "untrained tiny"
+        torch.manual_seed(0)
+        spec = ModelSpec(size=args.untrained, net=net_preset(args.untrained), max_atoms=0)
+        model = build_denoiser(spec).eval().to(args.device)
+        label = f"untrained {args.untrained}"
     else:
         from pipeline.sample.stage import load_model
 

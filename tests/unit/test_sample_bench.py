@@ -21,7 +21,7 @@ def test_bench_prints_both_methods_with_the_same_sample_count(tmp_path, capsys):
     smi.write_text(f"{lines[0]}\n{lines[2]}\n")  # two small Hutchison molecules (line 2 is a macrocycle)
     assert main(["--smi", str(smi), "--untrained", "--limit", "2", "-n", "2", "--steps", "2", "--threads", "1"]) == 0
     out = capsys.readouterr().out
-    assert "molecules: 2 from" in out
+    assert "molecules: 2 from" in out and "model untrained tiny," in out  # bare --untrained = tiny
     rows = [ln for ln in out.splitlines() if ln.startswith("| bondiff") or ln.startswith("| RDKit")]
     assert len(rows) == 2
     for row in rows:
