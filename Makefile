@@ -10,7 +10,7 @@ EXTRAS ?= dev,qm9,validate,airflow
 STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: venv quickstart test unit numeric equivariance integration benchmark clean-venv ui
+.PHONY: venv quickstart test unit numeric equivariance integration clean-venv ui
 
 venv: $(STAMP)
 
