@@ -19,7 +19,7 @@ from typing import Sequence
 
 from pipeline.commands._common import UserError, add_subcommand
 
-__all__ = ["register", "server_command", "server_env", "start_server", "stop_server", "ui_hint"]
+__all__ = ["register", "server_command", "server_env", "start_server", "stop_server", "ui_hint", "bondiff_command"]
 
 EXAMPLES = """\
   bondiff ui                                  # http://127.0.0.1:5000 on ./mlflow.db
@@ -112,13 +112,30 @@ def resolve_store(tracking_uri: str | None, workdir: str | Path) -> tuple[str, s
     return uri, default_artifact_root(root)
 
 
+def bondiff_command() -> str:
+    """How to call ``bondiff`` from the current directory: ``bondiff`` when that is this installation on
+    ``$PATH``, else the script next to this interpreter (``.venv/bin/bondiff`` after ``make quickstart``,
+    whose venv is not activated)."""
+    import shutil
+
+    script = Path(sys.executable).parent / "bondiff"
+    found = shutil.which("bondiff")
+    if not script.exists() or (found is not None and Path(found).resolve() == script.resolve()):
+        return "bondiff"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 def ui_hint(tracking_uri: str, experiment_id: str | None = None, run_id: str | None = None, port: int = 5000) -> str:
     """How to open the UI on ``tracking_uri`` (printed at the end of ``bondiff run``)."""
     cwd_db = f"sqlite:///{(Path.cwd() / 'mlflow.db').resolve()}"
     if tracking_uri.startswith(("http://", "https://")):
         cmd, url = None, tracking_uri.rstrip("/")
     else:
-        cmd = "bondiff ui" if tracking_uri == cwd_db else f"bondiff ui --tracking-uri {tracking_uri}"
+        ui = f"{bondiff_command()} ui"
+        cmd = ui if tracking_uri == cwd_db else f"{ui} --tracking-uri {tracking_uri}"
         url = f"http://127.0.0.1:{port}"
     page = f"{url}/#/experiments/{experiment_id}" if experiment_id else url
     if experiment_id and run_id:
