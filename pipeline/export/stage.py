@@ -12,7 +12,7 @@ from pathlib import Path
 from pipeline.export.config import ExportConfig
 from pipeline.export.sdfio import SdfRecord, format_record, read_records
 from pipeline.export.source import find_sdf, find_table, load_validity
-from pipeline.types import RecordError, StageError, StageResult
+from pipeline.types import InputDataset, RecordError, StageError, StageResult
 
 __all__ = ["run_export", "safe_filename"]
 
@@ -109,6 +109,17 @@ def run_export(cfg: ExportConfig, source_dir: Path, out: Path) -> StageResult:
         metrics=metrics,
         artifacts=[out],
         tags={"only_valid": str(cfg.only_valid).lower(), "per_molecule": str(cfg.per_molecule).lower()},
+        inputs=_inputs(sdf, table_path),
         errors=errors,
         extra={"source_sdf": str(sdf), "table": str(table_path) if table_path else None},
     )
+
+
+def _inputs(sdf: Path, table_path: Path | None) -> list[InputDataset]:
+    """What the export read, with content hashes (MLflow datasets of the run, like the other stages)."""
+    from pipeline.hashing import file_hash
+
+    inputs = [InputDataset("conformers", str(sdf), file_hash(sdf), "input")]
+    if table_path is not None:
+        inputs.append(InputDataset("validation", str(table_path), file_hash(table_path), "input"))
+    return inputs

@@ -81,6 +81,12 @@ def test_only_valid_uses_validate_table(source, tmp_path):
     assert [(r.GetProp("_Name"), r.GetProp("conformer_index")) for r in recs] == [("ala/L", "0"), ("ala/L", "2"), ("salt", "1")]
     assert all(r.GetProp("valid") == "true" and r.GetProp("sampler") == "ode" for r in recs)
     assert res.metrics["valid_fraction"] == pytest.approx(0.6)
+    from pipeline.hashing import file_hash
+
+    assert [(i.name, i.path, i.digest) for i in res.inputs] == [
+        ("conformers", str(source / "sample" / "gen.sdf"), file_hash(source / "sample" / "gen.sdf")),
+        ("validation", str(find_table(source)), file_hash(find_table(source))),
+    ]
     every = _read(run_export(ExportConfig(), source, tmp_path / "every.sdf").outputs["sdf"])
     assert [r.GetProp("valid") for r in every] == ["true", "false", "true", "false", "true"]
     assert every[1].GetProp("failed_checks") == "clash,bond_lengths"
