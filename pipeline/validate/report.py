@@ -204,13 +204,11 @@ def _plots(out_dir: Path, checks: dict[str, float], validity: float, bond_devs: 
         for d in deltas:
             ax.axvline(d, color="grey", lw=0.7, ls="--")
             ax.text(d, 101, f"{d:g}", ha="center", va="bottom", fontsize=7, color="grey")
-        if not series["n_valid"]:
-            ax.text(0.02, 0.92, "no valid sample: coverage is 0 at every δ", transform=ax.transAxes, ha="left", va="top", color="#c44e52")
         ax.set_xlabel("δ (Å)")
         ax.set_ylabel("coverage (%), mean over molecules")
         ax.set_ylim(0, 100)
         ax.legend(loc="lower right", fontsize=8)
-        ax.set_title("Coverage vs δ", pad=12)
+        ax.set_title("Coverage vs δ" + ("" if series["n_valid"] else ": no valid sample, 0 at every δ"), pad=12, color="black" if series["n_valid"] else "#c44e52")
         save(fig, "cov_vs_delta.png")
 
         fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -221,12 +219,10 @@ def _plots(out_dir: Path, checks: dict[str, float], validity: float, bond_devs: 
         ax.hist(series["min_per_valid"], bins=bins, alpha=0.6, label="min RMSD per valid sample (precision)")
         if series["n_invalid"]:
             ax.hist(series["min_per_invalid"], bins=bins, histtype="step", color="grey", label="min RMSD per invalid sample (not counted)")
-        if not series["n_valid"]:
-            ax.text(0.02, 0.95, "no valid sample", transform=ax.transAxes, ha="left", va="top", color="#c44e52")
         ax.set_xlabel("heavy-atom RMSD to the nearest reference / sample (Å)")
         ax.set_ylabel("count")
         ax.legend(fontsize=7)
-        ax.set_title("RMSD distributions")
+        ax.set_title("RMSD distributions" + ("" if series["n_valid"] else ": no valid sample"), color="black" if series["n_valid"] else "#c44e52")
         save(fig, "rmsd_distribution.png")
     return paths
 
