@@ -50,17 +50,23 @@ def _ensure_chromium() -> str:
     return CHROMIUM
 
 
+def _terminal_signals() -> None:
+    """SIGINT as in a terminal, whatever started pytest: a shell without job control starts
+    background jobs with SIGINT ignored, the child would inherit that and Ctrl-C would never reach it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> None:
+def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         if proc.poll() is not None:
-            raise AssertionError(f"bondiff ui exited early with status {proc.returncode}: {proc.stdout.read()[-2000:]}")
+            raise AssertionError(f"bondiff ui exited early with status {proc.returncode}: {log.read_text()[-2000:]}")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
@@ -81,6 +87,19 @@ def _group_members(pgid: int) -> list[int]:
             if int(fields[2]) == pgid and fields[0] != "Z":
                 pids.append(int(d.name))
     return pids
+
+
+def _states(pids: list[int]) -> str:
+    """'pid: state wchan' for each process (what a hung process waits on), for failure messages."""
+    out = []
+    for pid in pids:
+        try:
+            state = (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split() or ["?"])[0]
+            wchan = Path(f"/proc/{pid}/wchan").read_text()
+        except OSError:
+            state, wchan = "gone", ""
+        out.append(f"{pid}: {state} {wchan}".strip())
+    return "processes " + ", ".join(out)
 
 
 def _children(pid: int) -> list[int]:
@@ -117,19 +136,23 @@ def store_with_runs(tmp_path_factory):
     return root, uri, exp_id
 
 
-def test_ui_shows_experiment_and_stage_runs(store_with_runs):
+def test_ui_shows_experiment_and_stage_runs(store_with_runs, tmp_path):
     chromium = _ensure_chromium()
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright (extra `dev`) drives Chromium")
     root, uri, exp_id = store_with_runs
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "ui", "--port", str(port), "--tracking-uri", uri, "--workdir", str(root)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )
+    # output to a file, not a pipe: nobody reads a pipe while the test runs, and a full pipe would
+    # block the server's logging and bondiff's own last line
+    log = tmp_path / "ui.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "ui", "--port", str(port), "--tracking-uri", uri, "--workdir", str(root)],
+            stdout=sink, stderr=subprocess.STDOUT, text=True, env=env, preexec_fn=_terminal_signals,
+        )
     server_pgid = None
     try:
-        _wait_http(f"http://127.0.0.1:{port}/health", proc)
+        _wait_http(f"http://127.0.0.1:{port}/health", proc, log)
         kids = _children(proc.pid)
         assert kids, "bondiff ui should run mlflow server as a child process"
         server_pgid = os.getpgid(kids[0])
@@ -156,8 +179,9 @@ def test_ui_shows_experiment_and_stage_runs(store_with_runs):
         try:
             rc = proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
+            states = _states([proc.pid, *(_group_members(server_pgid) if server_pgid else [])])
             proc.kill()
-            raise AssertionError("bondiff ui did not stop within 30 s of SIGINT")
-    assert rc == 0, proc.stdout.read()[-2000:]
+            raise AssertionError(f"bondiff ui did not stop within 30 s of SIGINT; {states}; output:\n{log.read_text()[-3000:]}")
+    assert rc == 0, log.read_text()[-2000:]
     time.sleep(0.5)
     assert server_pgid is not None and _group_members(server_pgid) == [], "server processes left behind"
