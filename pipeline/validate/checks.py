@@ -19,8 +19,9 @@ is then checked from its coordinates (in the intended molecule's atom order):
 ``energy``            (E - E_relaxed) / heavy atoms ≤ ``energy_max_per_heavy_atom`` kcal/mol, MMFF94
                       (UFF when MMFF lacks parameters), E_relaxed after a local minimisation of a copy.
 
-A check is ``True``/``False``; ``None`` means it does not apply to this molecule or could not be
-evaluated (no stereo reference, no force field); the ``unchecked`` column names those.
+A check is ``True``/``False`` (one with nothing to check passes: no stereo centre, no aromatic ring);
+``None`` means it could not be evaluated (no stereo reference, no force field, switched off); the
+``unchecked`` column names those.
 """
 
 from __future__ import annotations
