@@ -57,7 +57,8 @@ def _handle(args: argparse.Namespace) -> int:
         from pipeline.types import NullLogger
 
         result = run_train(cfg, args.dataset, args.prior, args.out, NullLogger(), resume=args.resume)
-        _report(result, None, None)
+        if rank == 0:  # under torchrun only rank 0 reports (the others' metrics are their share only)
+            _report(result, None, None)
         return 0
 
     from pipeline.tracking import track_stage
