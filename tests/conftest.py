@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -11,10 +14,55 @@ DATA = REPO / "data"
 SHARED = REPO.parent / "shared"
 
 
+def _empty_store_template(root: Path) -> Path:
+    """An empty MLflow SQLite store at ``root/mlflow.db`` without the Default experiment.
+
+    Whoever opens a copy (this process, a CLI subprocess, ``mlflow server``) re-creates the Default
+    experiment with its own artifact root, exactly as on a brand-new store; everything else (tables,
+    alembic version, default workspace) is what MLflow itself wrote.
+    """
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    db = root / "mlflow.db"
+    store = SqlAlchemyStore(f"sqlite:///{db}", str(root / "mlruns"))  # runs every migration
+    store.engine.dispose()
+    con = sqlite3.connect(db)
+    try:
+        with con:
+            dropped = con.execute("DELETE FROM experiments WHERE experiment_id = 0").rowcount
+    finally:
+        con.close()
+    if dropped != 1:
+        raise RuntimeError(f"MLflow store template {db}: expected one Default experiment, found {dropped}")
+    return db
+
+
+@pytest.fixture(scope="session")
+def new_mlflow_store(tmp_path_factory) -> Callable[[Path], str]:
+    """``make(directory)`` puts an empty MLflow SQLite store at ``directory/mlflow.db``; returns its URI.
+
+    Creating a store runs MLflow's whole alembic migration chain (2 s CPU, ~15 s wall on the loaded
+    2-core box), so it is done once per session, lazily, and every store is a copy of that one.
+    """
+    template: list[Path] = []
+
+    def make(directory: Path) -> str:
+        if not template:
+            template.append(_empty_store_template(tmp_path_factory.mktemp("mlflow-template")))
+        db = Path(directory) / "mlflow.db"
+        if db.exists():
+            raise FileExistsError(f"{db} already exists")
+        db.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template[0], db)
+        return f"sqlite:///{db}"
+
+    return make
+
+
 @pytest.fixture
-def mlflow_store(tmp_path, monkeypatch):
+def mlflow_store(tmp_path, monkeypatch, new_mlflow_store):
     """A real MLflow SQLite store + artifact dir under tmp_path; returns the tracking URI."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_mlflow_store(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)
     try:

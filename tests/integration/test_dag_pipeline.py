@@ -20,13 +20,13 @@ REPO = Path(__file__).resolve().parents[2]
 AIRFLOW = Path(sys.executable).with_name("airflow")
 
 
-def _env(tmp: Path) -> dict[str, str]:
+def _env(tmp: Path, tracking_uri: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         AIRFLOW_HOME=str(tmp / "airflow"),
         AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}",
+        MLFLOW_TRACKING_URI=tracking_uri,
         BONDIFF_PROJECT_DIR=str(tmp),  # the config's relative paths resolve here
         BONDIFF_TRAIN_QUEUE="gpu",
         BONDIFF_TRAIN_POOL="gpu_pool",
@@ -54,13 +54,13 @@ def test_dag_shape(monkeypatch):
     assert set(dag.params.keys()) == {"config", "overrides", "force", "from_stage"}
 
 
-def test_airflow_dags_test_runs_the_chain(tmp_path):
+def test_airflow_dags_test_runs_the_chain(tmp_path, new_mlflow_store):
     if not AIRFLOW.exists():
         pytest.skip(f"{AIRFLOW} not installed (extra `airflow`)")
     import mlflow
 
     cfg = tiny_config(tmp_path, n_molecules=20, name="dag.yaml")
-    env = _env(tmp_path)
+    env = _env(tmp_path, new_mlflow_store(tmp_path))
     mig = subprocess.run([str(AIRFLOW), "db", "migrate"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert mig.returncode == 0, mig.stderr[-3000:]
     # registration is covered by test_run_pipeline; here it would only add time

@@ -40,16 +40,17 @@ def _parents() -> list:
 
 
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory):
+def chain(tmp_path_factory, new_mlflow_store):
     """Run the tiny chain twice (second = all reused) with a module-wide MLflow store and cwd."""
     import mlflow
 
     root = tmp_path_factory.mktemp("chain")
     cfg = tiny_config(root)
+    uri = new_mlflow_store(root)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-        mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mlflow.set_tracking_uri(uri)
         runs = []
         for _ in range(2):
             out, err = io.StringIO(), io.StringIO()

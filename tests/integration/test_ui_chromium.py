@@ -116,7 +116,7 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def store_with_runs(tmp_path_factory):
+def store_with_runs(tmp_path_factory, new_mlflow_store):
     """A SQLite store holding one pipeline parent run with a child run per stage."""
     import mlflow
 
@@ -124,7 +124,7 @@ def store_with_runs(tmp_path_factory):
     from pipeline.types import StageResult
 
     root = tmp_path_factory.mktemp("ui-store")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
+    uri = new_mlflow_store(root)
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         with parent_run("ui-test-pipeline", config={"name": "ui-test"}, tracking_uri=uri, experiment=EXPERIMENT, workdir=root) as run:

@@ -48,12 +48,11 @@ SPECS = (
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """One SQLite store for the module (creating one costs seconds); each test has its own experiment."""
+def store(tmp_path_factory, new_mlflow_store):
+    """One SQLite store for the module; each test has its own experiment."""
     import mlflow
 
-    root = tmp_path_factory.mktemp("store")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
+    uri = new_mlflow_store(tmp_path_factory.mktemp("store"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         mlflow.set_tracking_uri(uri)
