@@ -8,6 +8,7 @@ position in the epoch plan) and knows how to checkpoint and restore all of it. M
 from __future__ import annotations
 
 import math
+import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -72,6 +73,7 @@ class Trainer:
         self.epoch = 0
         self.batch_in_epoch = 0
         self.last_metrics: dict[str, float] = {}
+        self._bar = None  # tqdm bar while fit() runs on a terminal
         self.molecules_seen = 0
         self.session_molecules = 0  # this process's run only (throughput), not checkpointed
         self.train_seconds = 0.0
@@ -155,6 +157,7 @@ class Trainer:
         cfg = self.cfg
         window: list[dict[str, float]] = []
         t_window = time.perf_counter()
+        self._bar = self._progress_bar()
         while self.step < cfg.max_steps:
             plan = self.batcher.epoch_plan(self.epoch)
             while self.batch_in_epoch < len(plan) and self.step < cfg.max_steps:
@@ -163,6 +166,8 @@ class Trainer:
                 self.train_seconds += time.perf_counter() - t0
                 self.batch_in_epoch += 1
                 self.step += 1
+                if self._bar is not None:
+                    self._bar.update(1)
                 self.molecules_seen += int(metrics["molecules"])
                 self.session_molecules += int(metrics["molecules"])
                 window.append(metrics)
@@ -178,11 +183,23 @@ class Trainer:
             if self.batch_in_epoch >= len(plan):
                 self.epoch += 1
                 self.batch_in_epoch = 0
+        if self._bar is not None:
+            self._bar.set_description("train: final evaluation")
         final = self.evaluate()
         self._log(final)
         self.save()
+        if self._bar is not None:
+            self._bar.close()
         barrier(self.info)
         return {**self.last_metrics, **final}
+
+    def _progress_bar(self):
+        """A tqdm bar over steps on an interactive terminal (rank 0); None in logs, tests, Airflow."""
+        if not (self.info.is_main and sys.stderr.isatty()):
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.cfg.max_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
 
     def _log(self, metrics: dict[str, float]) -> None:
         if metrics and self.info.is_main:
@@ -196,3 +213,5 @@ class Trainer:
         agg["epoch"] = float(self.epoch)
         self.last_metrics = agg
         self._log(agg)
+        if self._bar is not None:
+            self._bar.set_postfix(loss=f"{agg.get('loss', float('nan')):.3g}", lr=f"{agg['lr']:.2g}", mol_s=f"{agg['molecules_per_s']:.1f}")

@@ -48,3 +48,23 @@ def test_plot_history(tmp_path):
     png = plot_history(path, tmp_path / "c.png")
     assert png is not None and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot_history(tmp_path / "missing.csv", tmp_path / "x.png") is None
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path, monkeypatch, capsys):
+    """A tqdm bar over steps (with loss in its postfix) when stderr is a terminal; nothing otherwise."""
+    import sys
+
+    from pipeline.prior.params import PriorParams
+    from pipeline.train.config import TrainConfig
+    from pipeline.train.stage import run_train
+    from pipeline.train.toydata import make_toy_dataset, write_prior_json
+
+    ds = make_toy_dataset(tmp_path / "ds", ["CCO", "CC(=O)O"], n_confs=2, splits=["train", "val"])
+    prior = write_prior_json(tmp_path / "p", PriorParams())
+    cfg = TrainConfig(max_steps=4, log_every=2, cpu_threads=1, eval={"every": 0, "sample_molecules": 0})
+    run_train(cfg, ds, prior, tmp_path / "quiet")
+    assert "train:" not in capsys.readouterr().err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    run_train(cfg, ds, prior, tmp_path / "tty")
+    err = capsys.readouterr().err
+    assert "4/4" in err and "loss=" in err
