@@ -54,6 +54,7 @@ def test_dag_shape(monkeypatch):
     assert set(dag.params.keys()) == {"config", "overrides", "force", "from_stage"}
 
 
+@pytest.mark.slow
 def test_airflow_dags_test_runs_the_chain(tmp_path, new_mlflow_store):
     if not AIRFLOW.exists():
         pytest.skip(f"{AIRFLOW} not installed (extra `airflow`)")

@@ -18,6 +18,8 @@ from pipeline.cli import main
 
 from run_helpers import STAGES, tiny_config  # tests/integration/run_helpers.py (shared with the DAG test)
 
+pytestmark = pytest.mark.slow  # the module's chain runs every stage twice
+
 
 def _bondiff(capsys, *args: str) -> tuple[int, str, str]:
     rc = main(["run", *args])

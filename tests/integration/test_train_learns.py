@@ -40,6 +40,7 @@ def _heavy_rmsds(model, batch) -> list[float]:
     return [aligned_rmsd(x[(g.batch == m) & heavy], batch.x0[(g.batch == m) & heavy]) for m in range(g.num_graphs)]
 
 
+@pytest.mark.slow
 def test_tiny_model_overfits_and_sampler_reproduces_the_conformer(tmp_path):
     ds_dir = make_toy_dataset(tmp_path / "ds", ["CC(=O)O"], n_confs=1)
     prior_dir = write_prior_json(tmp_path / "prior", PriorParams())

@@ -136,6 +136,7 @@ def store_with_runs(tmp_path_factory, new_mlflow_store):
     return root, uri, exp_id
 
 
+@pytest.mark.slow
 def test_ui_shows_experiment_and_stage_runs(store_with_runs, tmp_path):
     chromium = _ensure_chromium()
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright (extra `dev`) drives Chromium")
