@@ -9,13 +9,7 @@ from rdkit import Chem
 from pipeline import api
 from pipeline.model import save_model
 from pipeline.sample.config import DivergenceConfig
-from pipeline.sample.testing import tiny_model, torch_threads
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    with torch_threads(1):
-        yield
+from pipeline.sample.testing import tiny_model
 
 
 LOOSE = DivergenceConfig(max_bond_length=1e3, max_radius=1e5)  # an untrained model: only non-finite counts

@@ -8,12 +8,7 @@ from rdkit import Chem
 
 from pipeline.cli import main
 from pipeline.model import save_model
-from pipeline.sample.testing import tiny_model, torch_threads
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    with torch_threads(1):
-        yield
+from pipeline.sample.testing import tiny_model
 
 
 LOOSE = ["--set", "divergence.max_bond_length=1000", "--set", "divergence.max_radius=10000"]  # untrained model

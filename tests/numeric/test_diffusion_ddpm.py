@@ -7,9 +7,6 @@ import torch
 
 from pipeline.diffusion import get_schedule
 from pipeline.diffusion.ddpm import discretize, eps_from_x0, euler_betas, posterior, x0_from_eps
-from _diffusion_util import single_torch_thread  # noqa: F401  (fixture)
-
-pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 NAMES = ["cosine", "linear", "quadratic"]
 

@@ -19,9 +19,6 @@ import torch
 from pipeline.diffusion import get_schedule, integrate, q_sample, sample
 from pipeline.diffusion.analytic import GaussianData
 from pipeline.prior import PriorBatch, PriorParams
-from _diffusion_util import single_torch_thread  # noqa: F401  (fixture)
-
-pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 RING6 = np.array([[i, (i + 1) % 6] for i in range(6)])
 GRAPHS = [(6, RING6), (4, np.array([[0, 1], [1, 2], [2, 3]])), (3, np.array([[0, 1]]))]

@@ -8,9 +8,6 @@ import torch
 
 from pipeline.prior import PriorBatch, PriorParams, graph_laplacian, prior_factor
 from pipeline.prior.graph import centering_matrix, n_components
-from _diffusion_util import single_torch_thread  # noqa: F401  (fixture)
-
-pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 RING6 = np.array([[i, (i + 1) % 6, 12] for i in range(6)])
 CHAIN4 = np.array([[0, 1, 1], [1, 2, 2], [2, 3, 1]])

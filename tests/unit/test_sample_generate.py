@@ -12,13 +12,7 @@ from pipeline.sample.config import DivergenceConfig
 from pipeline.sample.generate import divergence_reason, generate, generate_detailed
 from pipeline.sample.inputs import prepare_molecule
 from pipeline.sample.stereo import check_stereo, stereo_target
-from pipeline.sample.testing import PoisonFirstRun, ReferenceDenoiser, etkdg_coords, tiny_model, torch_threads
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    with torch_threads(1):
-        yield
-
+from pipeline.sample.testing import PoisonFirstRun, ReferenceDenoiser, etkdg_coords, tiny_model
 
 
 def _mol(smiles: str, name: str):
