@@ -9,7 +9,9 @@ from pathlib import Path
 from pipeline.commands._common import add_config_args, add_subcommand, add_tracking_args, stage_config, tracking_kwargs
 
 EXAMPLES = """\
-  bondiff prior --dataset work/qm9                          # calibrate c, κ (λ at its floor); write work/priors/qm9-<key>/prior.json
+  bondiff prior --dataset work/qm9                          # calibrate c, κ; λ on fragments (lone ion 5 Å); write work/priors/qm9-<key>/prior.json
+  bondiff prior --dataset work/qm9 --set calibration.fragment_rms=8          # counter-ions 8 Å (rms) from the rest
+  bondiff prior --dataset work/qm9 --set lam_mode=identity                   # the older prior: λ I on every mode
   bondiff prior --dataset work/qm9 --out work/qm9_prior     # choose the output directory
   bondiff prior --dataset work/qm9 --set weighted=true      # bond-order-weighted Laplacian
   bondiff prior --dataset work/qm9 --set calibration.fit_kappa=false --set kappa=10   # fix κ, fit c (and λ)
@@ -17,7 +19,7 @@ EXAMPLES = """\
   bondiff prior -c configs/prior.yaml --dataset work/qm9 --force --no-track
 
 Re-running with the same dataset (content hash) and config reuses the prior; --force rebuilds.
-prior.json holds PriorParams (c, kappa, lam, weighted) + calibration statistics; the PNG plots compare
+prior.json holds PriorParams (c, kappa, lam, weighted, lam_mode) + calibration statistics; the PNG plots compare
 bonded distances and radii of gyration of prior samples with the data.
 """
 
@@ -38,7 +40,8 @@ def _print_report(result, run_id: str | None) -> None:
     cal, par = doc["calibration"], doc["params"]
     state = "reused" if result.reused else "built"
     print(
-        f"prior {state}: c={par['c']:.4g} Å⁻², kappa={par.get('kappa', 0.0):.4g}, lam={par['lam']:.4g}, "
+        f"prior {state}: c={par['c']:.4g} Å⁻², kappa={par.get('kappa', 0.0):.4g}, lam={par['lam']:.4g} "
+        f"(lam_mode {par.get('lam_mode', 'identity')}), "
         f"weighted={par['weighted']}  -> {result.outputs['prior']}"
     )
     if cal.get("n_molecules"):

@@ -1,4 +1,4 @@
-"""Calibrate ``c``, ``κ`` and ``λ`` of ``J = c (L + κL² + λI)`` so that prior samples match a dataset's scale.
+"""Calibrate ``c``, ``κ`` and ``λ`` of ``J = c (L + κL² + λM)`` so that prior samples match a dataset's scale.
 
 Everything is closed-form, no sampling. With ``L = U diag(μ) Uᵀ`` (the eigenvectors of ``J`` do not
 depend on ``c``, ``κ``, ``λ``), ``Σ = P U diag(1/(c(μ+κμ²+λ))) Uᵀ P`` and for prior draws ``x = R z``
@@ -29,6 +29,13 @@ bonds (``c_target="bonds"``, default) or the mean ``Rg²`` (``"rg"``). The other
 * **λ** (``kappa_grid`` None): κ is fixed and λ is chosen on ``lam_grid`` (the pre-κ calibration). With
   κ = 0 this ends at the lower end of the grid on every real dataset we tried (``lam_at_bound``).
 
+``lam_mode="fragments"`` (λ on the fragment-centroid modes only, ``graph.mode_stiffness``): λ does not
+touch any mode of a connected molecule, so c and κ are fitted without it on the *intra-fragment*
+statistics (bonded distances; Rg² minus its inter-fragment part ``(1/N) Σ_f n_f |x̄_f|²``, in the data
+and in the prior, where that part is exactly the null-mode contribution; for connected molecules this
+is the plain Rg², and the null modes, being the centroid only, are skipped). Then λ is closed form:
+``λ = 3/(c fragment_rms²)`` (no fixed point: c does not depend on λ), or ``fixed_lam`` without a target.
+
 ``sigma_data = Rg_data / Rg_prior`` is reported for the model's preconditioning (≈ 1 after a κ fit).
 """
 
@@ -39,7 +46,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from pipeline.prior.graph import _as_bonds, fragment_labels, graph_laplacian
+from pipeline.prior.graph import LAM_MODES, _as_bonds, fragment_labels, graph_laplacian, mode_stiffness
 from pipeline.prior.params import PriorParams
 
 __all__ = ["MoleculeModes", "molecule_modes", "DataScale", "data_scale", "CalibrationResult", "calibrate", "fragment_summary", "prior_scale", "scale_report"]
@@ -57,6 +64,7 @@ class MoleculeModes:
     bond_w: np.ndarray  # [N] Σ_bonds (U_ik − U_jk)²
     trace_w: np.ndarray  # [N] |P u_k|²
     frag_pairs: tuple[tuple[int, int], ...] = ()  # (n_largest, n_other) per extra fragment
+    n_fragments: int = 1  # the first n_fragments modes (eigh order) span the null space of L
 
 
 def _fragments(n_atoms: int, bonds: np.ndarray) -> tuple[np.ndarray, int]:
@@ -74,18 +82,20 @@ def molecule_modes(n_atoms: int, bonds: np.ndarray | None, weighted: bool = Fals
     labels, big = _fragments(n_atoms, b)
     sizes = np.bincount(labels)
     pairs = tuple((int(sizes[big]), int(sizes[k])) for k in range(len(sizes)) if k != big)
-    return MoleculeModes(n_atoms, int(b.shape[0]), np.clip(mu, 0.0, None), (diff**2).sum(axis=0), (pu**2).sum(axis=0), pairs)
+    return MoleculeModes(n_atoms, int(b.shape[0]), np.clip(mu, 0.0, None), (diff**2).sum(axis=0), (pu**2).sum(axis=0), pairs, len(sizes))
 
 
 @dataclass(frozen=True)
 class DataScale:
-    """Per-molecule data statistics: sum over bonds of the mean squared length, mean ``Rg²``, and the
+    """Per-molecule data statistics: sum over bonds of the mean squared length, mean ``Rg²``, the
     mean squared distance of each extra fragment's centroid from the largest fragment's (same order as
-    ``MoleculeModes.frag_pairs``)."""
+    ``MoleculeModes.frag_pairs``) and the inter-fragment part of ``Rg²``, ``(1/N) Σ_f n_f |x̄_f|²``
+    (0 for a connected molecule; ``rg2 − rg2_inter`` is the intra-fragment part)."""
 
     bond_d2_sum: float
     rg2: float
     frag_d2: tuple[float, ...] = ()
+    rg2_inter: float = 0.0
 
 
 def data_scale(coords: np.ndarray, bonds: np.ndarray | None) -> DataScale:
@@ -96,8 +106,10 @@ def data_scale(coords: np.ndarray, bonds: np.ndarray | None) -> DataScale:
     d2 = ((x[:, b[:, 0]] - x[:, b[:, 1]]) ** 2).sum(axis=-1)  # [K, B]
     labels, big = _fragments(x.shape[1], b)
     cent = lambda k: x[:, labels == k].mean(axis=1)  # noqa: E731  [K, 3]
-    frag = tuple(float(((cent(k) - cent(big)) ** 2).sum(-1).mean()) for k in range(int(labels.max()) + 1) if k != big)
-    return DataScale(float(d2.mean(axis=0).sum()) if b.shape[0] else 0.0, float((x**2).sum(axis=-1).mean()), frag)
+    frags = range(int(labels.max()) + 1)
+    frag = tuple(float(((cent(k) - cent(big)) ** 2).sum(-1).mean()) for k in frags if k != big)
+    inter = sum(float((labels == k).sum()) * (cent(k) ** 2).sum(-1) for k in frags) / x.shape[1] if len(frags) > 1 else np.zeros(1)
+    return DataScale(float(d2.mean(axis=0).sum()) if b.shape[0] else 0.0, float((x**2).sum(axis=-1).mean()), frag, float(np.mean(inter)))
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,7 @@ class _Stacked:
     mol: np.ndarray
     n_atoms: np.ndarray
     n_bonds: int
+    null: np.ndarray  # [Σ N] bool: the mode lies in the null space of its molecule's L
 
     @classmethod
     def of(cls, modes: list[MoleculeModes]) -> "_Stacked":
@@ -120,20 +133,25 @@ class _Stacked:
             np.repeat(np.arange(len(modes)), [m.mu.shape[0] for m in modes]),
             np.array([m.n_atoms for m in modes], dtype=np.float64),
             sum(m.n_bonds for m in modes),
+            np.concatenate([np.arange(m.mu.shape[0]) < m.n_fragments for m in modes]),
         )
 
-    def unit_stats(self, kappa: float, lam: float) -> tuple[float, float]:
-        """(mean squared bonded distance, mean Rg²) of the prior at c = 1 (both scale as 1/c)."""
-        s = self.mu + kappa * self.mu**2 + lam
+    def unit_stats(self, kappa: float, lam: float, lam_mode: str = "identity", intra: bool = False) -> tuple[float, float]:
+        """(mean squared bonded distance, mean Rg²) of the prior at c = 1 (both scale as 1/c); ``intra``:
+        without the null modes of L (the fragment centroids), i.e. the intra-fragment part of Rg²."""
+        s = mode_stiffness(self.mu, self.null, kappa, lam, lam_mode)
         bk, tk = self.bond_w > _EPS, self.trace_w > _EPS
+        if intra:
+            bk, tk = bk & ~self.null, tk & ~self.null
         bond = 3 * float((self.bond_w[bk] / s[bk]).sum()) / self.n_bonds if self.n_bonds else float("nan")
         per_mol = np.bincount(self.mol[tk], weights=self.trace_w[tk] / s[tk], minlength=len(self.n_atoms))
         return bond, float(np.mean(3 * per_mol / self.n_atoms))
 
 
-def prior_scale(modes: Iterable[MoleculeModes], params: PriorParams) -> tuple[float, float]:
-    """(mean squared bonded distance over all bonds, mean ``Rg²`` over molecules) of the prior."""
-    bond1, rg1 = _Stacked.of(list(modes)).unit_stats(params.kappa, params.lam)
+def prior_scale(modes: Iterable[MoleculeModes], params: PriorParams, intra: bool = False) -> tuple[float, float]:
+    """(mean squared bonded distance over all bonds, mean ``Rg²`` over molecules) of the prior
+    (``intra``: the intra-fragment part of Rg², independent of λ)."""
+    bond1, rg1 = _Stacked.of(list(modes)).unit_stats(params.kappa, params.lam, params.lam_mode, intra)
     return bond1 / params.c, rg1 / params.c
 
 
@@ -170,6 +188,17 @@ def scale_report(modes: list[MoleculeModes], scales: list[DataScale], params: Pr
         # (what an EDM-style preconditioner calls sigma_data)
         "sigma_data": float(np.sqrt(data_rg2 / prior_rg2)) if ok else float("nan"),
         **_fragment_report(modes, scales, params),
+        **(_intra_report(modes, scales, params) if params.lam_mode == "fragments" else {}),
+    }
+
+
+def _intra_report(modes: list[MoleculeModes], scales: list[DataScale], params: PriorParams) -> dict[str, Any]:
+    """Fragments mode: the intra-fragment Rg (what c and κ are fitted on; equals Rg for connected molecules)."""
+    _, prior_intra = prior_scale(modes, params, intra=True)
+    return {
+        "lam_mode": params.lam_mode,
+        "data_rg_intra_rms": float(np.sqrt(np.mean([s.rg2 - s.rg2_inter for s in scales]))),
+        "prior_rg_intra_rms": float(np.sqrt(prior_intra)),
     }
 
 
@@ -197,11 +226,13 @@ class _Point:
 class _Fitter:
     """Evaluates candidates: c makes the ``c_target`` statistic exact, the other one's log ratio is the mismatch."""
 
-    def __init__(self, st: _Stacked, data_bond: float, data_rg2: float, c_target: str):
-        self.st, self.data_bond, self.data_rg2, self.c_target = st, data_bond, data_rg2, c_target
+    def __init__(self, st: _Stacked, data_bond: float, data_rg2: float, c_target: str, lam_mode: str = "identity"):
+        """``lam_mode="fragments"``: ``data_rg2`` is the intra-fragment part and the prior's is taken without the
+        null modes, so λ drops out (pass any λ)."""
+        self.st, self.data_bond, self.data_rg2, self.c_target, self.lam_mode = st, data_bond, data_rg2, c_target, lam_mode
 
     def point(self, kappa: float, lam: float) -> _Point:
-        bond1, rg1 = self.st.unit_stats(kappa, lam)
+        bond1, rg1 = self.st.unit_stats(kappa, lam, self.lam_mode, intra=self.lam_mode == "fragments")
         c = bond1 / self.data_bond if self.c_target == "bonds" else rg1 / self.data_rg2
         free, target = (rg1 / c, self.data_rg2) if self.c_target == "bonds" else (bond1 / c, self.data_bond)
         return _Point(float(kappa), float(lam), float(c), rg1 / c, bond1 / c, float(np.log(free / target)) if free > 0 else -np.inf)
@@ -316,6 +347,8 @@ def _fragment_lam(fitter: _Fitter, kappas: np.ndarray, target: float, lam_floor:
 def fragment_summary(stats: dict[str, Any], lam: float) -> str:
     """One line on the ``fragment_rms`` target from a calibration report (``calibrate(...).stats``) and the λ used."""
     head = f"fragment_rms target {stats['fragment_rms_target']:g} Å"
+    if stats.get("lam_mode") == "fragments":
+        return f"{head}: λ = 3/(c r²) = {lam:.4g} (λ on the fragment modes only: closed form, c and κ fitted without it)"
     if stats["lam_from"] == "fragment_rms":
         return f"{head}: reached, λ = 3/(c r²) = {lam:.4g} after {stats['fragment_iterations']} κ fits"
     if not stats["fragment_reachable"]:
@@ -340,6 +373,7 @@ def calibrate(
     fixed_kappa: float = 0.0,
     fragment_rms: float | None = None,
     max_iter: int = 50,
+    lam_mode: str = "identity",
 ) -> CalibrationResult:
     """Fit ``c`` and κ (``kappa_grid`` given) or λ (``lam_grid`` given, κ = ``fixed_kappa``); see module doc.
 
@@ -349,9 +383,15 @@ def calibrate(
     ``fragment_rms`` (Å), the fixed point ``λ = 3/(c fragment_rms²)`` (at most ``max_iter`` κ fits; the
     floor when the target is unreachable or the iteration does not converge). ``fragment_rms`` is
     ignored without a κ fit (there λ is fitted to Rg, or fixed).
+
+    ``lam_mode="fragments"``: c and κ (``kappa_grid``, else κ = ``fixed_kappa``) are fitted on the
+    intra-fragment statistics, where λ does not enter; ``lam_grid`` and ``max_iter`` are unused; λ is
+    ``3/(c fragment_rms²)`` exactly, or ``fixed_lam`` when ``fragment_rms`` is None.
     """
     if c_target not in ("bonds", "rg"):
         raise ValueError(f"c_target must be 'bonds' or 'rg', got {c_target!r}")
+    if lam_mode not in LAM_MODES:
+        raise ValueError(f"lam_mode must be one of {LAM_MODES}, got {lam_mode!r}")
     if len(modes) != len(scales) or not modes:
         raise ValueError("calibration needs the same non-zero number of molecules and data statistics")
     st = _Stacked.of(modes)
@@ -361,6 +401,10 @@ def calibrate(
     data_rg2 = float(np.mean([s.rg2 for s in scales]))
     if data_bond <= 0 or data_rg2 <= 0:
         raise ValueError("calibration needs non-degenerate coordinates (zero bonded distances or Rg in the data)")
+    if lam_mode == "fragments":
+        data_intra = float(np.mean([s.rg2 - s.rg2_inter for s in scales]))
+        fitter = _Fitter(st, data_bond, data_intra, c_target, "fragments")
+        return _calibrate_fragments(modes, scales, fitter, weighted, kappa_grid, fixed_kappa, fixed_lam, fragment_rms)
     fitter = _Fitter(st, data_bond, data_rg2, c_target)
     lams = None if lam_grid is None else np.asarray(lam_grid, dtype=np.float64)
 
@@ -398,5 +442,45 @@ def calibrate(
         "c_target": c_target,
         **frag,
         "curve": [p.as_dict() for p in (kappa_curve if fit == "kappa" else lam_curve)],
+    }
+    return CalibrationResult(params, stats)
+
+
+def _calibrate_fragments(
+    modes: list[MoleculeModes],
+    scales: list[DataScale],
+    fitter: _Fitter,
+    weighted: bool,
+    kappa_grid: np.ndarray | None,
+    fixed_kappa: float,
+    fixed_lam: float,
+    fragment_rms: float | None,
+) -> CalibrationResult:
+    """``calibrate`` with λ on the fragment modes only: (c, κ) without λ, then λ in closed form."""
+    if fragment_rms is not None and not fragment_rms > 0:
+        raise ValueError(f"fragment_rms must be > 0 Å, got {fragment_rms}")
+    curve: list[_Point] = []
+    kappa_at_bound = False
+    if kappa_grid is not None:
+        kappas = np.concatenate([[0.0], np.asarray(kappa_grid, dtype=np.float64)])
+        best, curve, status = fitter.fit_kappa(kappas, 0.0)
+        kappa_at_bound = status != "ok"  # "compact" (κ = 0 already too extended) or beyond the grid's end
+    else:
+        best = fitter.point(float(fixed_kappa), 0.0)
+    if fragment_rms is not None:
+        lam, frag = 3.0 / (best.c * float(fragment_rms) ** 2), {"fragment_rms_target": float(fragment_rms), "lam_from": "fragment_rms"}
+    else:
+        lam, frag = float(fixed_lam), {"lam_from": "fixed"}
+    params = PriorParams(c=best.c, lam=lam, weighted=weighted, kappa=best.kappa, lam_mode="fragments")
+    stats = {
+        **scale_report(modes, scales, params),
+        "fit": "kappa" if kappa_grid is not None else "none",
+        "lam_fitted": False,
+        "lam_at_bound": False,
+        "kappa_fitted": kappa_grid is not None,
+        "kappa_at_bound": kappa_at_bound,
+        "c_target": fitter.c_target,
+        **frag,
+        "curve": [p.as_dict() for p in curve],
     }
     return CalibrationResult(params, stats)

@@ -8,12 +8,21 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from pipeline.config import StrictModel
+from pipeline.prior.graph import LamMode
 
-__all__ = ["PriorConfig", "CalibrationConfig"]
+__all__ = ["PriorConfig", "CalibrationConfig", "FRAGMENTS_DEFAULT_RMS"]
+
+#: Å: lone ion–rest rms distance that sets λ in ``lam_mode: fragments`` when ``calibration.fragment_rms`` is null
+FRAGMENTS_DEFAULT_RMS = 5.0
 
 
 class CalibrationConfig(StrictModel):
     """Calibration of ``c``, ``κ`` and ``λ`` against the dataset (closed form, see ``calibrate.py``).
+
+    With ``PriorConfig.lam_mode: fragments`` (the default) λ touches only the fragment-centroid modes:
+    c and κ are fitted as below on the intra-fragment statistics, where λ does not enter, and λ is
+    ``3/(c fragment_rms²)`` in closed form (``fragment_rms`` null: ``FRAGMENTS_DEFAULT_RMS`` = 5 Å); ``fit_lam``,
+    ``lam_min``/``lam_max``/``lam_grid`` are unused. The rest of this doc is ``lam_mode: identity``.
 
     ``c`` makes the prior's mean squared bonded distance equal the data's (``c_target="rg"``: the
     mean squared radius of gyration instead). The other statistic is matched by
@@ -48,8 +57,9 @@ class CalibrationConfig(StrictModel):
     fragment_rms: float | None = Field(
         None,
         gt=0,
-        description="with fit_kappa: target rms distance (Å) of a lone ion from a large rest, λ = 3/(c r²) "
-        "(fixed point); unreachable targets and null (default: the floor is ≈12.5 Å on QM9, ≈23 Å on drug-like sets, so 5 Å is out of reach of this prior family) keep λ at its floor",
+        description="target rms distance (Å) of a lone ion from a large rest, λ = 3/(c r²). lam_mode fragments: "
+        "closed form, null = 5 Å. lam_mode identity (with fit_kappa): a fixed point; unreachable targets and null "
+        "keep λ at its floor (≈12.5 Å on QM9, ≈23 Å on drug-like sets is the closest reachable)",
     )
     max_molecules: int = Field(2000, ge=1, description="deterministic subsample used for calibration")
     split: str = Field("train", description="dataset split to calibrate on ('all' for every molecule)")
@@ -66,8 +76,13 @@ class CalibrationConfig(StrictModel):
 class PriorConfig(StrictModel):
     """Config of the prior stage. ``c``/``kappa``/``lam`` are used as given when calibration is off."""
 
-    c: float = Field(2.0, gt=0, description="J = c (L + κL² + λI); Å^-2")
-    lam: float = Field(0.1, ge=0, description="λ (used when calibration is off or fit_lam is false)")
+    c: float = Field(2.0, gt=0, description="J = c (L + κL² + λM); Å^-2")
+    lam_mode: LamMode = Field(
+        "fragments",
+        description="M: 'fragments' (λ on the fragment-centroid modes only; connected molecules do not feel it) "
+        "or 'identity' (M = I, the prior before 2026-11-23: λ also compacts every molecule)",
+    )
+    lam: float = Field(0.1, ge=0, description="λ (used when calibration is off or, identity mode, fit_lam is false)")
     kappa: float = Field(0.0, ge=0, description="κ, bending (used when calibration is off or fit_kappa is false)")
     weighted: bool = Field(False, description="bond-order-weighted Laplacian (default: unweighted)")
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
@@ -77,3 +92,11 @@ class PriorConfig(StrictModel):
     out_dir: Path | None = Field(
         None, description="where to write prior.json; default <dataset parent>/priors/<dataset name>-<key>"
     )
+
+    def fragment_target(self) -> float | None:
+        """The ``fragment_rms`` (Å) the calibration uses: fragments mode: the configured one or 5 Å; identity
+        mode: the configured one with a κ fit, else None (λ is then fitted to Rg or fixed)."""
+        cc = self.calibration
+        if self.lam_mode == "fragments":
+            return cc.fragment_rms if cc.fragment_rms is not None else FRAGMENTS_DEFAULT_RMS
+        return cc.fragment_rms if cc.fit_kappa else None

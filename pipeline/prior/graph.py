@@ -1,4 +1,4 @@
-"""Bond graph → bond-shaped covariance: ``J = c·(L + κL² + λI)``, ``Σ = P J⁻¹ P``, ``R = P U diag(d^-1/2)``.
+"""Bond graph → bond-shaped covariance: ``J = c·(L + κL² + λM)``, ``Σ = P J⁺ P``, ``R = P U diag(d^-1/2)``.
 
 Conventions (DESIGN §2):
 
@@ -16,6 +16,18 @@ Conventions (DESIGN §2):
   each fragment's centroid then moves with a standard deviation of about ``1/sqrt(c λ n_frag)`` Å
   per axis (fragments stay a few Å apart). ``λ = 0`` is allowed only for a connected graph
   (``Σ = P L⁺ P / c``); a disconnected graph with ``λ = 0`` is an error, never silently dropped.
+* ``lam_mode`` says what λ multiplies (``M``):
+
+  - ``"identity"`` (``M = I``, the default of ``PriorParams`` and every ``prior.json`` written before
+    the field existed): λ shifts every mode, so it also compacts each fragment;
+  - ``"fragments"`` (``M = Π₀ − 11ᵀ/N``, ``Π₀`` the projector on the null space of ``L``, i.e. the span
+    of the fragment indicator vectors): λ acts on the fragment-centroid modes only. The stiffness of
+    mode k is ``s_k = μ_k + κμ_k²`` for the ``N − n_frag`` non-null modes of ``L`` and ``s_k = λ`` for
+    the ``n_frag − 1`` null modes orthogonal to the global centroid (which is projected out). For a
+    connected molecule λ has no effect at all (``Σ = P (L + κL²)⁺ P / c``); two fragments of ``n₁``,
+    ``n₂`` atoms have centroids ``3 (1/n₁ + 1/n₂)/(cλ)`` apart (mean square), whatever c and κ.
+
+  Both give ``J Σ = P`` (``J`` commutes with ``P``; its null space is the constant vector at most).
 * A single atom has ``Σ = 0`` (the only centred configuration is the origin).
 
 Everything here is numpy, float64.
@@ -23,9 +35,18 @@ Everything here is numpy, float64.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
-__all__ = ["BOND_ORDER_WEIGHT", "graph_laplacian", "prior_factor", "n_components", "fragment_labels", "centering_matrix"]
+__all__ = [
+    "BOND_ORDER_WEIGHT", "LAM_MODES", "LamMode", "graph_laplacian", "prior_factor", "n_components", "fragment_labels",
+    "centering_matrix", "fragment_basis", "mode_stiffness",
+]  # fmt: skip
+
+#: what λ multiplies: ``I`` (every mode) or the fragment-centroid modes only (see the module doc)
+LamMode = Literal["identity", "fragments"]
+LAM_MODES: tuple[str, ...] = ("identity", "fragments")
 
 #: Laplacian weight per RDKit BondType value when ``weighted=True`` (12 = aromatic).
 BOND_ORDER_WEIGHT: dict[int, float] = {1: 1.0, 2: 2.0, 3: 3.0, 12: 1.5}
@@ -103,6 +124,38 @@ def centering_matrix(n_atoms: int) -> np.ndarray:
     return np.eye(n_atoms) - np.full((n_atoms, n_atoms), 1.0 / n_atoms)
 
 
+def fragment_basis(n_atoms: int, bonds: np.ndarray | None) -> np.ndarray:
+    """Orthonormal basis ``Q`` [N, k] of the null space of ``L`` (the span of the k fragment indicators),
+    with ``Q[:, 0] = ±1/sqrt(N)`` (the global centroid) and columns 1..k-1 orthogonal to it.
+
+    Built exactly from the fragment labels (QR of ``[1, 1_f₀, …, 1_f_{k−2}]``), not from a numerical
+    eigenspace: the null space of ``L`` is degenerate, so only the eigenspace, not its basis, is defined.
+    """
+    labels = fragment_labels(n_atoms, bonds)
+    k = int(labels.max()) + 1
+    m = np.zeros((n_atoms, k), dtype=np.float64)
+    m[:, 0] = 1.0
+    for f in range(k - 1):
+        m[labels == f, f + 1] = 1.0
+    q, _ = np.linalg.qr(m)
+    return q
+
+
+def mode_stiffness(mu: np.ndarray, null: np.ndarray, kappa: float, lam: float, lam_mode: str = "identity") -> np.ndarray:
+    """``s_k`` with ``J = c U diag(s) Uᵀ`` for Laplacian eigenvalues ``mu`` (``null``: the modes in L's null space).
+
+    ``"identity"``: ``s = μ + κμ² + λ``; ``"fragments"``: ``s = μ + κμ²`` off the null space and ``λ`` on it
+    (the global centroid among the null modes is the caller's to drop: it is projected out). The one formula
+    shared by the factor (``prior_factor``) and the closed-form calibration statistics (``calibrate``).
+    """
+    if lam_mode not in LAM_MODES:
+        raise ValueError(f"lam_mode must be one of {LAM_MODES}, got {lam_mode!r}")
+    s = mu + kappa * mu**2
+    if lam_mode == "identity":
+        return s + lam
+    return np.where(null, lam, s)
+
+
 def prior_factor(
     n_atoms: int,
     bonds: np.ndarray | None,
@@ -110,12 +163,15 @@ def prior_factor(
     lam: float,
     weighted: bool = False,
     kappa: float = 0.0,
+    lam_mode: str = "identity",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(R [N, N], d [N])`` with ``J = c (L + κL² + λI) = U diag(d) Uᵀ`` and ``R = P U diag(d^-1/2)``.
+    """Return ``(R [N, N], d [N])`` with ``J = c (L + κL² + λM) = U diag(d) Uᵀ`` and ``R = P U diag(d^-1/2)``.
 
-    ``R Rᵀ = Σ = P J⁻¹ P`` exactly; columns of ``R`` are centred. With ``λ = 0`` (connected
-    graphs only) the zero mode of ``J`` (the constant vector) gets a zero column, i.e. ``J⁻¹`` is
-    the pseudo-inverse.
+    ``R Rᵀ = Σ = P J⁺ P`` exactly; columns of ``R`` are centred. ``M = I`` (``lam_mode="identity"``) or the
+    projector on the fragment modes orthogonal to the centroid (``"fragments"``, see the module doc). A
+    zero mode of ``J`` (the constant vector: ``λ = 0`` on a connected graph, or any λ in fragments mode)
+    gets a zero column, i.e. ``J⁻¹`` is the pseudo-inverse. In fragments mode ``U`` holds the eigenvectors
+    of ``L`` with its null space spanned by :func:`fragment_basis` (column 0: the centroid, ``d = 0``).
     """
     if not c > 0:
         raise ValueError(f"prior scale c must be > 0, got {c}")
@@ -123,11 +179,14 @@ def prior_factor(
         raise ValueError(f"prior lambda must be >= 0, got {lam}")
     if not kappa >= 0:
         raise ValueError(f"prior kappa (bending) must be >= 0, got {kappa}")
+    if lam_mode not in LAM_MODES:
+        raise ValueError(f"lam_mode must be one of {LAM_MODES}, got {lam_mode!r}")
     lap = graph_laplacian(n_atoms, bonds, weighted)
-    if lam == 0 and n_atoms > 1 and n_components(n_atoms, bonds) > 1:
-        raise ValueError(
-            f"graph has {n_components(n_atoms, bonds)} fragments: lam must be > 0 to keep them together"
-        )
+    k = n_components(n_atoms, bonds) if lam == 0 or lam_mode == "fragments" else 0  # union-find only when needed
+    if lam == 0 and n_atoms > 1 and k > 1:
+        raise ValueError(f"graph has {k} fragments: lam must be > 0 to keep them together")
+    if lam_mode == "fragments":
+        return _fragments_factor(n_atoms, bonds, lap, k, c, lam, kappa)
     stiff = lap + kappa * (lap @ lap) if kappa else lap
     d, u = np.linalg.eigh(c * (stiff + lam * np.eye(n_atoms)))
     if lam == 0:
@@ -136,4 +195,21 @@ def prior_factor(
     else:
         inv_sqrt = 1.0 / np.sqrt(d)
     pu = u - u.mean(axis=0, keepdims=True)  # P U without forming P
+    return pu * inv_sqrt[None, :], d
+
+
+def _fragments_factor(
+    n_atoms: int, bonds: np.ndarray | None, lap: np.ndarray, k: int, c: float, lam: float, kappa: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``prior_factor`` for ``lam_mode="fragments"``: eigenvectors of ``L``, λ on its null space only."""
+    mu, u = np.linalg.eigh(lap)  # ascending: the k null modes come first
+    u[:, :k] = fragment_basis(n_atoms, bonds)
+    null = np.arange(n_atoms) < k
+    d = c * mode_stiffness(np.clip(mu, 0.0, None), null, kappa, lam, "fragments")
+    d[0] = 0.0  # the global centroid: projected out by P
+    if n_atoms > k and not d[k:].min() > 0:
+        raise ValueError(f"Laplacian has more than {k} zero eigenvalues for {k} fragments (numerical trouble)")
+    inv_sqrt = np.zeros(n_atoms)
+    inv_sqrt[1:] = 1.0 / np.sqrt(d[1:])
+    pu = u - u.mean(axis=0, keepdims=True)
     return pu * inv_sqrt[None, :], d

@@ -5,32 +5,46 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from typing import Any
+
 import numpy as np
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from pipeline.config import StrictModel
-from pipeline.prior.graph import prior_factor
+from pipeline.prior.graph import LamMode, prior_factor
 
 __all__ = ["PriorParams", "load_prior_params"]
 
 
 class PriorParams(StrictModel):
-    """``J = c (L + κ L² + λ I)`` with ``L`` bond-order-weighted when ``weighted``.
+    """``J = c (L + κ L² + λ M)`` with ``L`` bond-order-weighted when ``weighted``.
 
     ``c`` is in Å⁻² (``3/c`` is the mean squared length of a tree bond when ``κ = λ = 0``); ``kappa``
     (κ, bending: stiffens chains so the prior is as extended as real molecules) and ``lam`` (λ,
-    keeps fragments together) are dimensionless. ``prior.json`` (written by ``bondiff prior``) holds
-    these under ``"params"``; a ``prior.json`` written before κ existed loads with ``kappa = 0``.
+    keeps fragments together) are dimensionless. ``lam_mode`` picks ``M``: ``"identity"`` (``M = I``,
+    λ on every mode) or ``"fragments"`` (λ on the fragment-centroid modes only; see ``graph.py``).
+    ``prior.json`` (written by ``bondiff prior``) holds these under ``"params"``; a ``prior.json``
+    written before κ existed loads with ``kappa = 0``, one written before ``lam_mode`` with
+    ``"identity"``. ``lam_mode="identity"`` is left out of the serialised form, so every spec and
+    cache key of an identity-mode prior is byte-for-byte what it was before the field existed.
     """
 
     c: float = Field(2.0, gt=0, description="stiffness scale of J, Å^-2")
     lam: float = Field(0.1, ge=0, description="λ: diagonal shift keeping fragments together")
     weighted: bool = Field(False, description="bond-order-weighted Laplacian (default: unweighted)")
     kappa: float = Field(0.0, ge=0, description="κ: bending stiffness (coefficient of L²)")
+    lam_mode: LamMode = Field("identity", description="what λ multiplies: I (identity) or the fragment-centroid modes only (fragments)")
+
+    @model_serializer(mode="wrap")
+    def _omit_identity_mode(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and self.lam_mode == "identity":
+            data.pop("lam_mode", None)
+        return data
 
     def factor(self, n_atoms: int, bonds: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """``(R [N, N], d [N])`` of one molecule under these parameters (see ``graph.prior_factor``)."""
-        return prior_factor(n_atoms, bonds, self.c, self.lam, self.weighted, self.kappa)
+        return prior_factor(n_atoms, bonds, self.c, self.lam, self.weighted, self.kappa, self.lam_mode)
 
 
 def load_prior_params(path: str | Path) -> PriorParams:

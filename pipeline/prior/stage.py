@@ -57,9 +57,10 @@ def _check_molecules(ds: Any, cfg: PriorConfig) -> tuple[list[int], list[RecordE
             k = n_components(n, bonds) if n > 1 else 1
             if k > 1:
                 multi += 1
-                if not cfg.calibration.enabled or not cfg.calibration.fit_lam:
-                    if cfg.lam == 0:
-                        raise ValueError(f"{k} fragments and lam = 0: set lam > 0")
+                cc = cfg.calibration
+                lam_given = not cc.enabled or (not cc.fit_lam if cfg.lam_mode == "identity" else cfg.fragment_target() is None)
+                if lam_given and cfg.lam == 0:
+                    raise ValueError(f"{k} fragments and lam = 0: set lam > 0")
             if int(ds.mol_conf_offsets[i + 1] - ds.mol_conf_offsets[i]) < 1:
                 raise ValueError("molecule has no conformers")
         except ValueError as exc:
@@ -105,9 +106,21 @@ def _plots(ds: Any, idx: list[int], params: PriorParams, cfg: PriorConfig, out: 
     example = max(idx[: cfg.plot_molecules], key=lambda i: (ds.n_atoms(i) <= 40, ds.n_atoms(i)))
     v = ds.molecule(example)
     R, _ = params.factor(v.n_atoms, v.bonds)
-    title = f"Σ of {v.entry.name} ({v.n_atoms} atoms)\nc={params.c:.3g} Å⁻², κ={params.kappa:.3g}, λ={params.lam:.3g}"
+    mode = " (on fragments)" if params.lam_mode == "fragments" else ""
+    title = f"Σ of {v.entry.name} ({v.n_atoms} atoms)\nc={params.c:.3g} Å⁻², κ={params.kappa:.3g}, λ={params.lam:.3g}{mode}"
     paths.append(sigma_plot(R @ R.T, title, out / "sigma_example.png"))
     return paths
+
+
+def _convention(params: PriorParams) -> str:
+    """The ``prior.json`` line that says which J this is (identity mode: the text written before lam_mode)."""
+    lap = "L the bond-graph Laplacian incl. H " + ("(bond-order weighted)" if params.weighted else "(unweighted)")
+    if params.lam_mode == "identity":
+        return f"J = c (L + kappa L^2 + lam I), {lap}; Sigma = P J^-1 P; R = P U diag(d^-1/2)"
+    return (
+        f"J = c (L + kappa L^2 + lam (Pi0 - 11^T/N)), {lap}, Pi0 the projector on the fragment indicators "
+        "(lam acts on fragment centroids only); Sigma = P J^+ P; R = P U diag(d^-1/2), U eigenvectors of L"
+    )
 
 
 def _write_atomic(out: Path, build) -> None:
@@ -133,7 +146,7 @@ def _metrics(doc: dict[str, Any]) -> dict[str, float]:
     keys = (
         "data_bond_rms", "prior_bond_rms", "data_rg_rms", "prior_rg_rms", "rg_log_mismatch", "bond_log_mismatch", "sigma_data",
         "n_molecules", "lone_ion_rms", "fragment_pairs", "data_fragment_rms", "prior_fragment_rms",
-        "fragment_rms_target", "fragment_rms_min", "fragment_iterations",
+        "fragment_rms_target", "fragment_rms_min", "fragment_iterations", "data_rg_intra_rms", "prior_rg_intra_rms",
     )  # fmt: skip
     out = {f"calib.{k}": float(cal[k]) for k in keys if k in cal and np.isfinite(cal[k])}
     out.update({f"prior.{k}": float(doc["params"].get(k, 0.0)) for k in ("c", "kappa", "lam")})
@@ -149,7 +162,7 @@ def _result(out: Path, doc: dict[str, Any], dataset_dir: Path, errors: list[Reco
         metrics=_metrics(doc),
         artifacts=arts,
         inputs=[InputDataset("dataset", str(dataset_dir), doc["dataset_hash"], "input")],
-        tags={"prior.key": doc["key"], "prior.weighted": str(doc["params"]["weighted"]).lower()},
+        tags={"prior.key": doc["key"], "prior.weighted": str(doc["params"]["weighted"]).lower(), "prior.lam_mode": doc["params"].get("lam_mode", "identity")},
         errors=errors,
         reused=reused,
         extra={"prior": doc},
@@ -186,13 +199,13 @@ def run_prior(cfg: PriorConfig, dataset_dir: Path, force: bool = False) -> Stage
         v = ds.molecule(i)
         modes.append(molecule_modes(v.n_atoms, v.bonds, cfg.weighted))
         scales.append(data_scale(v.coords, v.bonds))
-    params = PriorParams(c=cfg.c, lam=cfg.lam, weighted=cfg.weighted, kappa=cfg.kappa)
+    params = PriorParams(c=cfg.c, lam=cfg.lam, weighted=cfg.weighted, kappa=cfg.kappa, lam_mode=cfg.lam_mode)
     if cfg.calibration.enabled:
         cc = cfg.calibration
         grid = np.geomspace(cc.lam_min, cc.lam_max, cc.lam_grid) if cc.fit_lam else None
         kgrid = np.geomspace(cc.kappa_min, cc.kappa_max, cc.kappa_grid) if cc.fit_kappa else None
         try:
-            res = calibrate(modes, scales, cfg.weighted, grid, cfg.lam, cc.c_target, kgrid, cfg.kappa, cc.fragment_rms if cc.fit_kappa else None)
+            res = calibrate(modes, scales, cfg.weighted, grid, cfg.lam, cc.c_target, kgrid, cfg.kappa, cfg.fragment_target(), lam_mode=cfg.lam_mode)
         except ValueError as exc:
             raise StageError(f"prior: cannot calibrate on {dataset_dir}: {exc}") from None
         params, stats = res.params, {"enabled": True, **res.stats}
@@ -212,9 +225,7 @@ def run_prior(cfg: PriorConfig, dataset_dir: Path, force: bool = False) -> Stage
         "config_hash": chash,
         "dataset": str(dataset_dir.resolve()),
         "params": params.model_dump(mode="json"),
-        "convention": "J = c (L + kappa L^2 + lam I), L the bond-graph Laplacian incl. H "
-        + ("(bond-order weighted)" if params.weighted else "(unweighted)")
-        + "; Sigma = P J^-1 P; R = P U diag(d^-1/2)",
+        "convention": _convention(params),
         "calibration": stats,
         "counts": {"molecules": len(ds), "usable": len(good), "errors": len(errors), "multi_fragment": multi},
         "errors": [e.as_dict() for e in errors],
@@ -228,5 +239,8 @@ def run_prior(cfg: PriorConfig, dataset_dir: Path, force: bool = False) -> Stage
         (tmp / "prior.json").write_text(json.dumps(doc, indent=2) + "\n")
 
     _write_atomic(out, build)
-    log.info("prior: c=%.4g kappa=%.4g lam=%.4g (%d molecules, %d errors) -> %s", params.c, params.kappa, params.lam, len(idx), len(errors), out)
+    log.info(
+        "prior: c=%.4g kappa=%.4g lam=%.4g (%s) (%d molecules, %d errors) -> %s",
+        params.c, params.kappa, params.lam, params.lam_mode, len(idx), len(errors), out,
+    )  # fmt: skip
     return _result(out, doc, dataset_dir, errors, reused=False)

@@ -112,8 +112,29 @@ def test_errors_exit_codes(tmp_path, capsys):
     assert rc == 2 and "lam_min" in stderr
 
 
-def test_fragment_rms_target_and_null_keeps_the_lambda_floor(dataset, tmp_path, capsys):
+def test_fragments_mode_is_the_default_and_sets_lambda_from_fragment_rms(dataset, tmp_path, capsys):
     fast = ["--no-track", "--set", "plots=false"]
+    rc, stdout, _ = _run(["prior", "--dataset", str(dataset), "--out", str(tmp_path / "f"), *fast], capsys)
+    doc = json.loads((tmp_path / "f" / "prior.json").read_text())
+    cal, par = doc["calibration"], doc["params"]
+    assert rc == 0 and par["lam_mode"] == "fragments" and "lam_mode fragments" in stdout and "Pi0" in doc["convention"]
+    assert cal["fragment_rms_target"] == 5.0 and cal["lone_ion_rms"] == pytest.approx(5.0, rel=1e-12)
+    assert par["lam"] == pytest.approx(3 / (par["c"] * 25.0), rel=1e-12) and "fragment_rms target 5 Å: λ = 3/(c r²)" in stdout
+    assert cal["prior_bond_rms"] == pytest.approx(cal["data_bond_rms"], rel=1e-9)
+    rc, stdout, _ = _run(["prior", "--dataset", str(dataset), "--out", str(tmp_path / "g"), *fast, "--set", "calibration.fragment_rms=8"], capsys)
+    other = json.loads((tmp_path / "g" / "prior.json").read_text())
+    assert rc == 0 and other["calibration"]["lone_ion_rms"] == pytest.approx(8.0, rel=1e-12)
+    assert (other["params"]["c"], other["params"]["kappa"]) == (par["c"], par["kappa"])  # λ does not enter the (c, κ) fit
+    # the factors the train and sample stages build from it are fragments-mode factors
+    from pipeline.prior import load_prior_params, prior_factor
+
+    params = load_prior_params(tmp_path / "f")
+    bonds = np.array([[0, 1], [1, 2], [3, 4]])
+    np.testing.assert_array_equal(params.factor(5, bonds)[0], prior_factor(5, bonds, par["c"], par["lam"], False, par["kappa"], "fragments")[0])
+
+
+def test_fragment_rms_target_and_null_keeps_the_lambda_floor(dataset, tmp_path, capsys):
+    fast = ["--no-track", "--set", "plots=false", "--set", "lam_mode=identity"]  # the fixed point of the identity-mode prior
     rc, stdout, _ = _run(["prior", "--dataset", str(dataset), "--out", str(tmp_path / "a"), *fast, "--set", "calibration.fragment_rms=5"], capsys)
     assert rc == 0 and "fragment_rms target 5 Å" in stdout
     cal, par = (lambda d: (d["calibration"], d["params"]))(json.loads((tmp_path / "a" / "prior.json").read_text()))
