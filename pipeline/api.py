@@ -68,6 +68,8 @@ def generate_conformers_batch(
     progress: bool = False,
     return_errors: bool = False,
     divergence: Any = None,
+    refine: str = "none",
+    refine_max_iters: int = 200,
 ):
     """Conformers for many molecules (SMILES or RDKit Mols) in shared batches.
 
@@ -75,6 +77,8 @@ def generate_conformers_batch(
     could not be sampled. With ``return_errors`` also the list of
     :class:`~pipeline.types.RecordError` (record = position, 1-based, and name). ``divergence``
     (a :class:`~pipeline.sample.config.DivergenceConfig`) sets what counts as a diverged sample.
+    ``refine="mmff"`` relaxes every sample with MMFF94 (UFF without parameters) for at most
+    ``refine_max_iters`` iterations.
     """
     from pipeline.sample.generate import generate_detailed, resolve_device, spec_max_atoms
     from pipeline.sample.inputs import DEFAULT_ELEMENTS, check_supported, spec_elements
@@ -113,6 +117,8 @@ def generate_conformers_batch(
             progress=progress,
             divergence=divergence,
             records=[("<api>", f"{mi.record} ({mi.name})") for mi in ok],
+            refine=refine,
+            refine_max_iters=refine_max_iters,
         )
         errors += res.errors
         it = iter(res.mols)
@@ -139,6 +145,8 @@ def generate_conformers(
     model: Any = None,
     device: str | None = None,
     divergence: Any = None,
+    refine: str = "none",
+    refine_max_iters: int = 200,
 ):
     """``num_confs`` conformers of one molecule (SMILES or RDKit ``Mol``) -> RDKit ``Mol``.
 
@@ -149,7 +157,8 @@ def generate_conformers(
     could be generated (bad SMILES, unsupported element, too many atoms, ...).
     """
     mols, errors = generate_conformers_batch(
-        [mol_or_smiles], num_confs, sampler, steps, seed, model, device, return_errors=True, divergence=divergence
+        [mol_or_smiles], num_confs, sampler, steps, seed, model, device, return_errors=True, divergence=divergence,
+        refine=refine, refine_max_iters=refine_max_iters,
     )
     if mols[0] is None:
         raise ConformerGenerationError("; ".join(str(e) for e in errors) or "no conformer generated")

@@ -9,7 +9,7 @@ from pipeline.validate.config import ValidateConfig
 
 __all__ = ["BondiffSamplerConfig", "BenchmarkConfig", "KNOWN_SAMPLERS"]
 
-KNOWN_SAMPLERS = ("bondiff", "etkdg", "etkdg-mmff")
+KNOWN_SAMPLERS = ("bondiff", "bondiff-mmff", "etkdg", "etkdg-mmff")
 
 
 class BondiffSamplerConfig(StrictModel):

@@ -39,27 +39,28 @@ def etkdg(mol: Any, n: int, seed: int) -> Any:
 def make_etkdg_mmff(max_iters: int) -> Sampler:
     def etkdg_mmff(mol: Any, n: int, seed: int) -> Any:
         """ETKDGv3 then MMFF94 optimisation of every conformer (UFF when MMFF lacks parameters)."""
-        from rdkit.Chem import rdForceFieldHelpers as ffh
+        from pipeline.sample.refine import force_field_optimize
 
         m = etkdg(mol, n, seed)
-        if m.GetNumConformers():
-            if ffh.MMFFHasAllMoleculeParams(m):
-                ffh.MMFFOptimizeMoleculeConfs(m, numThreads=1, maxIters=max_iters)
-            else:
-                ffh.UFFOptimizeMoleculeConfs(m, numThreads=1, maxIters=max_iters)
+        force_field_optimize(m, max_iters, threads=1)
         return m
 
     return etkdg_mmff
 
 
-def make_bondiff(cfg: BenchmarkConfig) -> Sampler:
-    """``pipeline.api.generate_conformers`` with the configured model; loads the model once (warm-up)."""
+def make_bondiff(cfg: BenchmarkConfig, refine: str = "none") -> Sampler:
+    """``pipeline.api.generate_conformers`` with the configured model; loads the model once (warm-up).
+
+    ``refine="mmff"`` (sampler ``bondiff-mmff``): every sample is then relaxed exactly like the
+    ``etkdg-mmff`` baseline (same helper, ``mmff_max_iters``), inside the timed region."""
     try:
         from pipeline.api import generate_conformers, generate_conformers_batch
     except ImportError as exc:
         raise SamplerUnavailable(f"pipeline.api.generate_conformers is not available ({exc})") from exc
     b = cfg.bondiff
-    kwargs: dict[str, Any] = {"sampler": b.sampler, "model": b.model, "device": b.device}
+    kwargs: dict[str, Any] = {"sampler": b.sampler, "model": b.model, "device": b.device, "refine": refine}
+    if refine != "none":
+        kwargs["refine_max_iters"] = cfg.mmff_max_iters
     if b.steps is not None:
         kwargs["steps"] = b.steps
     try:  # load the model outside the timed region (ETKDG has nothing to load)
@@ -85,4 +86,6 @@ def get_sampler(name: str, cfg: BenchmarkConfig) -> Sampler:
         return make_etkdg_mmff(cfg.mmff_max_iters)
     if name == "bondiff":
         return make_bondiff(cfg)
+    if name == "bondiff-mmff":
+        return make_bondiff(cfg, refine="mmff")
     raise SamplerUnavailable(f"unknown sampler {name!r}")

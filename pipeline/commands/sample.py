@@ -25,6 +25,7 @@ EXAMPLES = """\
   bondiff sample --smiles "CC(=O)Nc1ccc(O)cc1 paracetamol" -n 10 --out paracetamol.sdf
   bondiff sample --smiles "C[C@H](N)C(=O)O" --smiles "[Na+].[O-]C(=O)c1ccccc1 sodium_benzoate" --sampler sde --steps 100 --out out.sdf
   bondiff sample --input molecules.smi -n 20 --model models:/bondiff-denoiser/3 --out gen.sdf
+  bondiff sample --input drugs.sdf -n 10 --refine mmff --out relaxed.sdf            # + MMFF94 relaxation
   bondiff sample --input work/hutchison --split test --per-reference 2 --out gen.sdf
 """
 
@@ -42,6 +43,7 @@ def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None
     p.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
     p.add_argument("--model", default=None, help="model dir, checkpoint or models:/bondiff-denoiser/<v> (default: the shipped model; 'latest' = latest registered)")
     p.add_argument("--device", default=None, help="cpu | cuda | auto (default: cpu)")
+    p.add_argument("--refine", choices=["none", "mmff"], default=None, help="relax every sample with MMFF94 afterwards (default: none)")
     p.add_argument("--atom-budget", type=int, default=None, help="max atoms per batch (default: 4096)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--out", "-o", required=True, help="output SDF")
@@ -68,6 +70,7 @@ def _handler(args: argparse.Namespace) -> int:
             "seed": args.seed,
             "device": args.device,
             "atom_budget": args.atom_budget,
+            "refine": args.refine,
             "split": args.split,
             "progress": False if args.no_progress else None,
         },

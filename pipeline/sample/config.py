@@ -61,6 +61,10 @@ class SampleConfig(StrictModel):
     atom_budget: int = Field(4096, ge=1, description="max atoms per batch (molecules of different sizes share batches)")
     split: str | None = Field(None, description="dataset split to sample when the input is a dataset directory")
     progress: bool = True
+    refine: Literal["none", "mmff"] = Field(
+        "none", description="relax every sample with MMFF94 (UFF without MMFF parameters) after sampling (pipeline/sample/refine.py)"
+    )
+    refine_max_iters: int = Field(200, ge=1, description="force-field iterations per conformer when refine != none")
     stereo: StereoConfig = StereoConfig()
     divergence: DivergenceConfig = DivergenceConfig()
 

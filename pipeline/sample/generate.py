@@ -48,6 +48,9 @@ class GenerationStats:
     double_bonds: int = 0
     double_bonds_ok: int = 0
     sampling_seconds: float = 0.0
+    refined: int = 0  # conformers relaxed by the force field (refine != none)
+    refine_not_converged: int = 0
+    refine_seconds: float = 0.0
 
     def metrics(self) -> dict[str, float]:
         def frac(a: int, b: int) -> float:
@@ -66,6 +69,9 @@ class GenerationStats:
             "double_bonds_correct": frac(self.double_bonds_ok, self.double_bonds),
             "sampling_seconds": self.sampling_seconds,
             "conformers_per_s": frac(self.generated, self.sampling_seconds) if self.sampling_seconds > 0 else float("nan"),
+            "refined": self.refined,
+            "refine_not_converged": self.refine_not_converged,
+            "refine_seconds": self.refine_seconds,
         }
 
 
@@ -291,11 +297,15 @@ def generate_detailed(
     progress: bool = True,
     records: Sequence[tuple[str, str]] | None = None,
     featurizer: Callable[[Any], Any] | None = None,
+    refine: str = "none",
+    refine_max_iters: int = 200,
 ) -> GenerationOutput:
     """Like :func:`generate` and also returns counts/timings (:class:`GenerationStats`).
 
     ``records[i] = (source, record label)`` names molecule ``i`` in errors (default ``("<mols>", "i+1 (name)")``).
     ``featurizer`` defaults to ``pipeline.model.features.featurize`` with the spec's feature config.
+    ``refine="mmff"`` relaxes every kept sample with a force field (:mod:`pipeline.sample.refine`),
+    after the stereo guard; conformers get the ``refined`` prop (force field name).
     """
     from rdkit import Chem
 
@@ -342,8 +352,22 @@ def generate_detailed(
                     )
                 )
                 stats.failed += len(lost)
+            if refine != "none":
+                _refine(out, refine_max_iters, stats)
         out_mols.append(out)
     return GenerationOutput(out_mols, errors, stats)
+
+
+def _refine(out: Any, max_iters: int, stats: "GenerationStats") -> None:
+    from pipeline.sample.refine import force_field_optimize
+
+    t0 = time.perf_counter()
+    res = force_field_optimize(out, max_iters)
+    stats.refine_seconds += time.perf_counter() - t0
+    for conf in out.GetConformers():
+        conf.SetProp("refined", res.force_field)
+    stats.refined += res.conformers if res.force_field != "none" else 0
+    stats.refine_not_converged += res.not_converged
 
 
 def _attach(out, i: int, n: int, results, target, mirror_fix: bool, stats: GenerationStats) -> None:

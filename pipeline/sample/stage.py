@@ -101,6 +101,8 @@ def run_sample(
         mirror_fix=cfg.stereo.mirror_fix,
         progress=cfg.progress,
         records=[(m.source, f"{m.record} ({m.name})") for m in mols],
+        refine=cfg.refine,
+        refine_max_iters=cfg.refine_max_iters,
     )
     errors += out.errors
     if out.stats.generated == 0:

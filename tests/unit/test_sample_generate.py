@@ -129,3 +129,28 @@ def test_divergence_reason():
     assert "bond 1-2 is 8.50" in divergence_reason(x + np.array([[0, 0, 0], [0, 0, 0], [7.0, 0, 0]]), bonds, cfg)
     assert "bond 0-1 is 0.10" in divergence_reason(np.array([[0.0, 0, 0], [0.1, 0, 0], [1.5, 0, 0]]), bonds, cfg)
     assert "from the centroid" in divergence_reason(np.array([[0.0, 0, 0], [25.0, 0, 0]]), np.zeros((0, 3), int), cfg)
+
+
+def test_refine_mmff_relaxes_untrained_samples(mols):
+    """An untrained model's samples have wild bond lengths; refine="mmff" brings them to force-field values."""
+    model, spec = tiny_model(seed=3)
+    mol = mols[0]  # alanine
+    raw = generate_detailed([mol], model, spec, num_confs=3, sampler="ode", steps=8, seed=1, progress=False)
+    ref = generate_detailed([mol], model, spec, num_confs=3, sampler="ode", steps=8, seed=1, progress=False, refine="mmff", refine_max_iters=500)
+    assert ref.stats.refined == 3 and raw.stats.refined == 0
+    bonds = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()]
+
+    def worst_bond_error(m):
+        from rdkit.Chem import rdForceFieldHelpers as ffh
+
+        opt = Chem.Mol(m)
+        ffh.MMFFOptimizeMoleculeConfs(opt, maxIters=2000)  # the force field's own bond lengths
+        errs = []
+        for c_raw, c_opt in zip(m.GetConformers(), opt.GetConformers()):
+            a, b = np.array(c_raw.GetPositions()), np.array(c_opt.GetPositions())
+            errs += [abs(np.linalg.norm(a[i] - a[j]) - np.linalg.norm(b[i] - b[j])) for i, j in bonds]
+        return max(errs)
+
+    assert worst_bond_error(ref.mols[0]) < 0.02 < worst_bond_error(raw.mols[0])
+    assert all(c.GetProp("refined") == "MMFF94" for c in ref.mols[0].GetConformers())
+    assert ref.stats.metrics()["refined"] == 3
