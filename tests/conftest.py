@@ -11,7 +11,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
-SHARED = REPO.parent / "shared"
 
 
 def _empty_store_template(root: Path) -> Path:

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
 from pipeline.cli import main
-
-
-
-def shared_hutchison(data_dir):
-    """The shared copy of the Hutchison development set (``../shared``), else the shipped one."""
-    shared = data_dir.parent.parent / "shared" / "data" / "hutchison_dev"
-    return shared if (shared / "molecules.smi").is_file() else data_dir / "hutchison_dev"
 
 
 def _run(argv, capsys):
@@ -37,8 +31,8 @@ def test_hutchison_dev_full_ingest_tracked_then_cached(data_dir, tmp_path, mlflo
     assert run.data.metrics["conformers"] == 1929 and run.data.metrics["errors"] == 0
     assert run.data.params["max_atoms"] == "200"
 
-    # same content (here: the shared copy when present, else the same folder) -> cache hit
-    src = shared_hutchison(data_dir)
+    # same content in another folder -> cache hit (the cache is keyed by content, not by path)
+    src = shutil.copytree(data_dir / "hutchison_dev", tmp_path / "copy" / "hutchison_dev")
     rc, stdout, _ = _run(["ingest", str(src), "--out", str(out), "--no-track"], capsys)
     assert rc == 0 and "reused cached dataset" in stdout and "194 molecules, 1929 conformers" in stdout
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pipeline.builder import BuildConfig
 
-SHARED_HUTCHISON = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "hutchison_dev"
+HUTCHISON = Path(__file__).resolve().parents[2] / "data" / "hutchison_dev"  # shipped with the repo
 MEMBER = "moses/dataset/data/train.csv.gz"
 
 # small, fast molecules; nicotine (neutral, stereo-free) is Hutchison's astex_1p2y
@@ -38,7 +38,7 @@ def fast_config(archive: Path, **over) -> BuildConfig:
         "source": {"archive": str(archive)},
         "selection": {"n_molecules": 10, "min_heavy_atoms": 3},
         "conformers": {"num_embed": 8, "max_conformers": 4},
-        "exclusion": {"reference_dirs": [str(SHARED_HUTCHISON)]},
+        "exclusion": {"reference_dirs": [str(HUTCHISON)]},
         "workers": 1,
         "chunk_size": 2,
     }

@@ -1,5 +1,5 @@
 import pytest
-from _builder_util import SHARED_HUTCHISON
+from _builder_util import HUTCHISON
 from rdkit import Chem
 
 from pipeline.builder.config import SelectionConfig
@@ -9,11 +9,11 @@ from pipeline.builder.selection import select_candidates
 
 @pytest.fixture(scope="module")
 def hutchison():
-    return load_exclusion([SHARED_HUTCHISON, "no/such/dir"])
+    return load_exclusion([HUTCHISON, "no/such/dir"])
 
 
 def test_loads_every_reference_molecule(hutchison):
-    n_lines = sum(1 for line in (SHARED_HUTCHISON / "molecules.smi").read_text().splitlines() if line.strip())
+    n_lines = sum(1 for line in (HUTCHISON / "molecules.smi").read_text().splitlines() if line.strip())
     assert hutchison.n_molecules == n_lines and not hutchison.errors
     assert hutchison.missing == ["no/such/dir"]
 

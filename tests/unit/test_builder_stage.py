@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from _builder_util import SHARED_HUTCHISON, SMALL, fast_config, write_wheel
+from _builder_util import HUTCHISON, SMALL, fast_config, write_wheel
 from rdkit import Chem
 from rdkit.Chem import AllChem
 
@@ -114,7 +114,7 @@ def test_merge_keeps_splits_drops_duplicates_and_reference_molecules(built, tmp_
         w.add(entry, [a.GetAtomicNum() for a in mol.GetAtoms()], [0] * mol.GetNumAtoms(), bonds_array(mol),
               mol.GetConformer().GetPositions()[None])
     w.commit()
-    res = merge_datasets([out, tmp_path / "other"], tmp_path / "merged", ExclusionConfig(reference_dirs=[str(SHARED_HUTCHISON)]))
+    res = merge_datasets([out, tmp_path / "other"], tmp_path / "merged", ExclusionConfig(reference_dirs=[str(HUTCHISON)]))
     merged = ConformerDataset(tmp_path / "merged")
     assert [e.smiles for e in merged.entries] == [e.smiles for e in drugs.entries] + ["C"]
     assert [e.split for e in merged.entries][:-1] == [e.split for e in drugs.entries]
