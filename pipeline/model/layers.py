@@ -13,6 +13,8 @@ from e3nn.math import soft_one_hot_linspace
 from e3nn.nn import Gate
 from torch import nn
 
+from pipeline.model.fused import EdgePairs, FusedMessage, mlp_t
+
 __all__ = ["TimeEmbedding", "RadialBasis", "MLP", "Interaction", "scatter_mean", "hidden_irreps"]
 
 
@@ -109,9 +111,21 @@ class Interaction(nn.Module):
         self.lin_self = o3.Linear(self.irreps_in, self.gate.irreps_in)
         self.residual = self.irreps_in == self.irreps_out
 
+        self._fused: FusedMessage | None = None  # built on first use of forward_pairs (holds no parameters)
+
     def forward(self, h: torch.Tensor, src: torch.Tensor, dst: torch.Tensor, sh: torch.Tensor, edge_scalars: torch.Tensor) -> torch.Tensor:
         hj = self.lin_in(h)[src]
         msg = self.tp(hj, sh, self.edge_mlp(edge_scalars))
         agg = scatter_mean(msg, dst, h.shape[0])
-        out = self.gate(self.lin_out(agg) + self.lin_self(h))
+        return self._update(h, self.lin_out(agg))
+
+    def forward_pairs(self, h: torch.Tensor, pairs: EdgePairs, sh: torch.Tensor, edge_scalars: torch.Tensor) -> torch.Tensor:
+        """Same as :meth:`forward` for a symmetric edge set given as unordered pairs (``sh``/``edge_scalars``
+        of the ``a -> b`` direction), evaluated with :class:`~pipeline.model.fused.FusedMessage`; no autograd."""
+        if self._fused is None:
+            self._fused = FusedMessage(self.tp, self.lin_out)
+        return self._update(h, self._fused(self.lin_in(h), pairs, sh, mlp_t(self.edge_mlp, edge_scalars)))
+
+    def _update(self, h: torch.Tensor, agg: torch.Tensor) -> torch.Tensor:
+        out = self.gate(agg + self.lin_self(h))
         return out + h if self.residual else out

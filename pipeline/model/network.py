@@ -12,6 +12,7 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from pipeline.model.fused import EdgePairs
 from pipeline.model.graph import build_edges, molecule_ptr
 from pipeline.model.layers import MLP, Interaction, RadialBasis, TimeEmbedding, hidden_irreps
 from pipeline.model.spec import NetConfig
@@ -20,6 +21,9 @@ __all__ = ["EquivariantNet"]
 
 
 class EquivariantNet(nn.Module):
+    # without autograd (sampling, evaluation) use the fused pair path (pipeline.model.fused); False = reference code
+    fused_inference: bool = True
+
     def __init__(self, cfg: NetConfig, node_dim: int, pair_dims: tuple[int, int, int]):
         super().__init__()
         self.cfg = cfg
@@ -61,6 +65,12 @@ class EquivariantNet(nn.Module):
         num_graphs = int(log_snr.shape[0])
         ptr = molecule_ptr(batch, num_graphs)
         src, dst, pidx = build_edges(pos, ptr, graph.pair_bond, self.cfg.fc_max_atoms, self.cfg.cutoff)
+        pairs = None
+        if self.fused_inference and not torch.is_grad_enabled():
+            # the edge set is symmetric: one (a < b) per pair, both directions evaluated together
+            keep = src < dst
+            src, dst, pidx = src[keep], dst[keep], pidx[keep]
+            pairs = EdgePairs.from_pairs(src, dst, pos.shape[0], pos.dtype)
         vec = pos[dst] - pos[src]
         length = vec.norm(dim=-1)
         sh = self.sh(vec)
@@ -70,5 +80,5 @@ class EquivariantNet(nn.Module):
         chi = graph.chirality.to(pos.dtype).unsqueeze(-1)
         h = torch.cat([scalars, chi * self.chi_embed(scalars)], dim=-1)
         for layer in self.layers:
-            h = layer(h, src, dst, sh, e)
+            h = layer(h, src, dst, sh, e) if pairs is None else layer.forward_pairs(h, pairs, sh, e)
         return self.out(h)
