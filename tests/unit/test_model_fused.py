@@ -109,3 +109,27 @@ def test_fused_message_rejects_shared_weights():
     tp = o3.TensorProduct("2x0e", "1x0e", "2x0e", [(0, 0, 0, "uvu", True)], shared_weights=True)
     with pytest.raises(ValueError, match="per-edge weights"):
         FusedMessage(tp, o3.Linear("2x0e", "2x0e"))
+
+
+@pytest.mark.parametrize("fc_max_atoms", [64, 6])
+def test_pairs_are_reused_only_when_they_do_not_depend_on_positions(batch, fc_max_atoms):
+    """A sampler calls the net many times with one graph: fully connected pairs are kept, cutoff pairs are not."""
+    graph, x, t = batch
+    torch.manual_seed(0)
+    spec = ModelSpec(size="custom", net=NETS["tiny"].model_copy(update={"fc_max_atoms": fc_max_atoms, "cutoff": 3.0}))
+    model = build_denoiser(spec).double().eval()
+    x2 = 1.7 * x.flip(0)  # other geometry: other cutoff neighbourhoods
+    with torch.no_grad():
+        model(x, t, graph)
+        assert (model.net._pair_cache is not None) == (fc_max_atoms == 64)
+        fused = model(x2, t, graph)
+        model.net.fused_inference = False
+        ref = model(x2, t, graph)
+    assert float((ref - fused).abs().max()) < 1e-8 * float(ref.abs().max())
+    other = Batch.from_data_list([featurize(_mol("CCO"))])  # a new graph object is never served from the cache
+    with torch.no_grad():
+        model.net.fused_inference = True
+        y = torch.tensor(_mol("CCO").GetConformer().GetPositions())
+        out = model(y, t[:1], other)
+        model.net.fused_inference = False
+        assert float((model(y, t[:1], other) - out).abs().max()) < 1e-10
