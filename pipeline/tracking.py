@@ -1,6 +1,7 @@
 """MLflow tracking around stage calls (DESIGN §4). Stages never import this module.
 
-* Default store: ``sqlite:///<workdir>/mlflow.db`` with artifacts in ``<workdir>/mlartifacts``;
+* Default store: ``sqlite:///<workdir>/mlflow.db`` with artifacts in ``<workdir>/mlartifacts`` (for any
+  SQLite store: ``mlartifacts/`` next to its file, never the current directory by accident);
   ``MLFLOW_TRACKING_URI`` (or an explicit ``tracking_uri``) overrides it.
 * :func:`track_stage` runs ``fn()`` inside an MLflow run tagged ``stage=<name>``: params are the
   flattened resolved config, the config YAML is an artifact, inputs are logged as MLflow datasets
@@ -43,7 +44,11 @@ def default_tracking_uri(workdir: str | Path | None = None) -> str:
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
-def default_artifact_root(workdir: str | Path | None = None) -> str:
+def default_artifact_root(workdir: str | Path | None = None, tracking_uri: str | None = None) -> str:
+    """``mlartifacts/`` next to a SQLite store's file (so a store elsewhere never fills the current
+    directory with artifacts), else under ``workdir`` (default: the current directory)."""
+    if tracking_uri and tracking_uri.startswith("sqlite:///") and tracking_uri != "sqlite:///:memory:":
+        return (Path(tracking_uri[len("sqlite:///") :]).resolve().parent / "mlartifacts").as_uri()
     root = Path(workdir or os.getcwd()).resolve()
     return (root / "mlartifacts").as_uri()
 
@@ -64,7 +69,7 @@ def setup_tracking(
     mlflow.set_tracking_uri(uri)
     exp = mlflow.get_experiment_by_name(experiment)
     if exp is None:
-        artifact_location = default_artifact_root(workdir) if uri.startswith("sqlite:") else None
+        artifact_location = default_artifact_root(workdir, uri) if uri.startswith("sqlite:") else None
         exp_id = mlflow.create_experiment(experiment, artifact_location=artifact_location)
     else:
         exp_id = exp.experiment_id

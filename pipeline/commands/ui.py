@@ -109,7 +109,7 @@ def resolve_store(tracking_uri: str | None, workdir: str | Path) -> tuple[str, s
         db = Path(uri[len("sqlite:///") :])
         if not db.exists():
             print(f"note: {db} does not exist yet; the UI will show an empty store until a run logs to it")
-    return uri, default_artifact_root(root)
+    return uri, default_artifact_root(root, uri)
 
 
 def bondiff_command() -> str:

@@ -32,3 +32,14 @@ def test_stage_inputs_are_logged_as_datasets(tmp_path, mlflow_store):
     assert {t.key: t.value for t in local.tags}["mlflow.data.context"] == "input"
     assert json.loads(logged["remote"].dataset.source)["url"] == "https://example.org/set.tar.gz"
     assert run.data.tags["input.remote.digest"] == "fedcba9876543210"
+
+
+def test_artifacts_of_a_sqlite_store_live_next_to_it(tmp_path, monkeypatch):
+    """A store given by URI elsewhere must not fill the current directory with mlartifacts/."""
+    from pipeline.tracking import default_artifact_root
+
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "stores" / "x" / "mlflow.db"
+    assert default_artifact_root(None, f"sqlite:///{db}") == (db.parent / "mlartifacts").as_uri()
+    assert default_artifact_root(tmp_path / "w") == (tmp_path / "w" / "mlartifacts").as_uri()
+    assert default_artifact_root(None, "http://mlflow:5000") == (tmp_path / "mlartifacts").as_uri()
