@@ -8,8 +8,9 @@ method, same machine, same run; CPU-seconds stay meaningful on a shared, oversub
 The molecules are the first ``--limit`` of the Hutchison development set (``--smi`` to change).
 Model loading and input preparation (hydrogens, stereo) are outside both timings; the bondiff
 timing covers featurisation, sampling (retries included), checks and the mirror guard. ``--untrained
-[tiny|base]`` uses a randomly initialised model of that size: its geometry is meaningless, but its
-cost per step is that of a trained model of the same size (only non-finite output counts as diverged).
+[tiny|base]`` uses a randomly initialised model of that size (``--untrained-config TRAIN_YAML``: the
+network of a ``bondiff train`` config): its geometry is meaningless, but its cost per step is that
+of a trained model of the same size (only non-finite output counts as diverged).
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--model", default=None, help="model ref (default: the shipped model; 'latest' = latest registered)")
     p.add_argument("--untrained", nargs="?", const="tiny", default=None, choices=["tiny", "base"],
                    help="a randomly initialised model of this size (default tiny) instead of a trained one")
+    p.add_argument("--untrained-config", type=Path, default=None, metavar="TRAIN_YAML",
+                   help="a randomly initialised model with the network of this `bondiff train` config "
+                        "(e.g. configs/train_shipped.yaml: the shipped model's size)")
     p.add_argument("--mmff", action="store_true", help="also time ETKDGv3 + MMFF")
     args = p.parse_args(argv)
 
@@ -106,14 +110,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.untrained_config:
+        args.untrained = args.untrained or "config"  # untrained: only non-finite output counts as diverged
     if args.untrained:
         from pipeline.model import ModelSpec, build_denoiser
         from pipeline.model.spec import net_preset
 
         torch.manual_seed(0)
-        spec = ModelSpec(size=args.untrained, net=net_preset(args.untrained), max_atoms=0)
+        if args.untrained_config:
+            from pipeline.config import load_config
+            from pipeline.train.config import TrainConfig
+
+            mc = load_config(TrainConfig, args.untrained_config).model
+            spec = ModelSpec(size="custom", net=mc.net(), features=mc.features, max_atoms=0)
+            label = f"untrained, net of {args.untrained_config}"
+        else:
+            spec = ModelSpec(size=args.untrained, net=net_preset(args.untrained), max_atoms=0)
+            label = f"untrained {args.untrained}"
         model = build_denoiser(spec).eval().to(args.device)
-        label = f"untrained {args.untrained}"
     else:
         from pipeline.sample.stage import load_model
 

@@ -29,3 +29,19 @@ def test_bench_prints_both_methods_with_the_same_sample_count(tmp_path, capsys):
         mols, confs = int(cells[1]), int(cells[2])
         assert mols == 2 and confs == 4  # 2 molecules × 2 conformers each, for both methods
         assert all(float(v) > 0 for v in cells[3:]) and re.fullmatch(r"\d+\.\d\d", cells[5])
+
+
+def test_bench_untrained_config_uses_the_train_configs_network(tmp_path, capsys, monkeypatch):
+    import pipeline.model as model_pkg
+
+    built = []
+    real = model_pkg.build_denoiser
+    monkeypatch.setattr(model_pkg, "build_denoiser", lambda spec: built.append(spec) or real(spec))
+    smi = tmp_path / "m.smi"
+    smi.write_text(DEFAULT_SMI.read_text().splitlines()[0] + "\n")
+    cfg = DEFAULT_SMI.parents[2] / "configs" / "train_shipped.yaml"
+    assert main(["--smi", str(smi), "--untrained-config", str(cfg), "--limit", "1", "-n", "1", "--steps", "1", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert f"untrained, net of {cfg}" in out
+    net = built[0].net  # configs/train_shipped.yaml: 3 layers, 32 scalars, 8 vectors, lmax 2
+    assert (net.num_layers, net.scalars, net.vectors, net.lmax) == (3, 32, 8, 2)
