@@ -7,6 +7,8 @@
   ``*^`` exponents for tiny numbers, then frequencies, SMILES and InChI lines);
 * ``data/sdf/``: conformer ensembles (RDKit ETKDGv3 + MMFF94, seed 7) for a few drug-like
   molecules, one SDF per molecule, including a salt (two fragments) and a charged molecule.
+  A salt's counter-ion is placed as a contact ion pair (see ``_place_counter_ions``) and MMFF94
+  then optimises the whole salt, interactions between the fragments included.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ SDF_MOLECULES = {
     "ephedrine_1R2S": "CN[C@@H](C)[C@H](O)c1ccccc1",  # two stereocentres
 }
 SDF_CONFORMERS = 5
+# Donor-acceptor distance of an N+-H...Cl- hydrogen bond in ammonium chloride salts (about 3.0-3.2 A);
+# a counter-ion starts this far from the charged atom it pairs with, before MMFF94.
+ION_PAIR_DISTANCE = 3.05
 
 
 def _num(x: float) -> str:
@@ -69,18 +74,57 @@ def write_qm9_sample() -> None:
         (out / row.XYZ_file).write_text("\n".join(lines) + "\n")
 
 
-def write_sdf_sample() -> None:
+def _place_counter_ions(mol, conf_id: int, name: str) -> None:
+    """Move each small fragment of a salt next to an oppositely charged atom of the largest fragment.
+
+    ETKDG embeds the fragments of a multi-fragment molecule separately, all about the origin, so a
+    counter-ion lands inside the other ion. Each smaller fragment is translated rigidly so that its
+    charged atom sits ``ION_PAIR_DISTANCE`` from a distinct charged atom of opposite sign in the
+    largest fragment: along that atom's X-H bond when it has a hydrogen (a hydrogen-bonded contact
+    ion pair), else straight away from the centroid of the rest of its fragment.
+    """
+    from rdkit import Chem
+    from rdkit.Geometry import Point3D
+
+    frags = sorted(Chem.GetMolFrags(mol), key=len, reverse=True)
+    if len(frags) < 2:
+        return
+    conf = mol.GetConformer(conf_id)
+    x = conf.GetPositions()
+    sites = [a for a in (mol.GetAtomWithIdx(i) for i in frags[0]) if a.GetFormalCharge() != 0]
+    for frag in frags[1:]:
+        ion = next((i for i in frag if mol.GetAtomWithIdx(i).GetFormalCharge() != 0), None)
+        if ion is None:
+            raise ValueError(f"{name}: fragment {sorted(frag)} has no charged atom to pair")
+        sign = mol.GetAtomWithIdx(ion).GetFormalCharge()
+        site = next((a for a in sites if a.GetFormalCharge() * sign < 0), None)
+        if site is None:
+            raise ValueError(f"{name}: no free charged atom of opposite sign for fragment {sorted(frag)}")
+        sites.remove(site)
+        s = site.GetIdx()
+        hs = [n.GetIdx() for n in site.GetNeighbors() if n.GetAtomicNum() == 1]
+        rest = [i for i in frags[0] if i != s]
+        away = x[hs[0]] - x[s] if hs else x[s] - x[rest].mean(axis=0)
+        target = x[s] + ION_PAIR_DISTANCE * away / np.linalg.norm(away)
+        shift = target - x[ion]
+        for i in frag:
+            conf.SetAtomPosition(i, Point3D(*(x[i] + shift)))
+
+
+def write_sdf_sample(out: Path = ROOT / "sdf") -> None:
     from rdkit import Chem
     from rdkit.Chem import AllChem
 
-    out = ROOT / "sdf"
     out.mkdir(exist_ok=True)
     for name, smi in SDF_MOLECULES.items():
         mol = Chem.AddHs(Chem.MolFromSmiles(smi))
         params = AllChem.ETKDGv3()
         params.randomSeed = 7
         cids = AllChem.EmbedMultipleConfs(mol, SDF_CONFORMERS, params)
-        AllChem.MMFFOptimizeMoleculeConfs(mol, maxIters=2000)
+        for cid in cids:
+            _place_counter_ions(mol, cid, name)
+        # RDKit's default ignores the forces between fragments: a counter-ion would not move
+        AllChem.MMFFOptimizeMoleculeConfs(mol, maxIters=2000, ignoreInterfragInteractions=False)
         with Chem.SDWriter(str(out / f"{name}.sdf")) as w:
             for cid in cids:
                 mol.SetProp("_Name", name)
