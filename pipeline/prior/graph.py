@@ -13,8 +13,13 @@ Conventions (DESIGN §2):
 * ``P = I − 11ᵀ/N`` centres; ``J = U diag(d) Uᵀ`` (``eigh``); ``R = P U diag(d^-1/2)`` so that
   ``R Rᵀ = P J⁻¹ P = Σ`` exactly and every ``R z`` is centred.
 * ``λ > 0`` makes ``J`` invertible for any graph, so salts / multi-fragment inputs get a proper Σ:
-  each fragment's centroid then moves with a standard deviation of about ``1/sqrt(c λ n_frag)`` Å
-  per axis (fragments stay a few Å apart). ``λ = 0`` is allowed only for a connected graph
+  in both modes below the centred fragment indicators are eigenvectors of ``J`` with stiffness ``cλ``, so a
+  fragment of ``n`` atoms has its centroid move with a standard deviation of about
+  ``1/sqrt(c λ n)`` Å per axis and a lone ion sits ``sqrt(3/(cλ))`` Å (rms) from a large rest. How
+  far that is depends on how λ was chosen: a few Å in ``lam_mode="fragments"`` (λ = 3/(c r²) with
+  ``calibration.fragment_rms`` r, 5 Å by default) or in identity mode with κ = 0 (≈ 6 Å at the
+  ``lam_min`` floor), but 21–29 Å in identity mode after a κ fit (c is then 12–21× smaller;
+  measured in docs/prior.md). ``λ = 0`` is allowed only for a connected graph
   (``Σ = P L⁺ P / c``); a disconnected graph with ``λ = 0`` is an error, never silently dropped.
 * ``lam_mode`` says what λ multiplies (``M``):
 
