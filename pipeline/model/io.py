@@ -118,7 +118,7 @@ def _latest_registered_uri() -> str | None:
         mlflow.set_tracking_uri(f"sqlite:///{Path('mlflow.db').resolve()}")
     try:
         versions = MlflowClient().search_model_versions(f"name='{REGISTERED_NAME}'")
-    except Exception:  # store without a registry / no such model: fall back to the shipped model
+    except Exception:  # store without a registry / no such model: the caller reports "nothing registered"
         return None
     if not versions:
         return None
