@@ -70,6 +70,7 @@ def generate_conformers_batch(
     divergence: Any = None,
     refine: str = "none",
     refine_max_iters: int = 200,
+    threads: int | None = 1,
 ):
     """Conformers for many molecules (SMILES or RDKit Mols) in shared batches.
 
@@ -78,7 +79,8 @@ def generate_conformers_batch(
     :class:`~pipeline.types.RecordError` (record = position, 1-based, and name). ``divergence``
     (a :class:`~pipeline.sample.config.DivergenceConfig`) sets what counts as a diverged sample.
     ``refine="mmff"`` relaxes every sample with MMFF94 (UFF without parameters) for at most
-    ``refine_max_iters`` iterations.
+    ``refine_max_iters`` iterations. ``threads``: torch intra-op threads on a CPU (1 by default: the
+    denoiser's tensors are small and extra threads mostly spin; None = torch's default).
     """
     from pipeline.sample.generate import generate_detailed, resolve_device, spec_max_atoms
     from pipeline.sample.inputs import DEFAULT_ELEMENTS, check_supported, spec_elements
@@ -119,6 +121,7 @@ def generate_conformers_batch(
             records=[("<api>", f"{mi.record} ({mi.name})") for mi in ok],
             refine=refine,
             refine_max_iters=refine_max_iters,
+            threads=threads,
         )
         errors += res.errors
         it = iter(res.mols)

@@ -44,6 +44,7 @@ def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None
     p.add_argument("--model", default=None, help="model dir, checkpoint or models:/bondiff-denoiser/<v> (default: the shipped model; 'latest' = latest registered)")
     p.add_argument("--device", default=None, help="cpu | cuda | auto (default: cpu)")
     p.add_argument("--refine", choices=["none", "mmff"], default=None, help="relax every sample with MMFF94 afterwards (default: none)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads on a CPU (default: 1; 0 = torch default)")
     p.add_argument("--atom-budget", type=int, default=None, help="max atoms per batch (default: 4096)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--out", "-o", required=True, help="output SDF")
@@ -71,6 +72,7 @@ def _handler(args: argparse.Namespace) -> int:
             "device": args.device,
             "atom_budget": args.atom_budget,
             "refine": args.refine,
+            "threads": args.threads,
             "split": args.split,
             "progress": False if args.no_progress else None,
         },

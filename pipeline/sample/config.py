@@ -65,6 +65,7 @@ class SampleConfig(StrictModel):
         "none", description="relax every sample with MMFF94 (UFF without MMFF parameters) after sampling (pipeline/sample/refine.py)"
     )
     refine_max_iters: int = Field(200, ge=1, description="force-field iterations per conformer when refine != none")
+    threads: int = Field(1, ge=0, description="torch intra-op threads when sampling on a CPU (0 = torch default; 1 is fastest for these small tensors)")
     stereo: StereoConfig = StereoConfig()
     divergence: DivergenceConfig = DivergenceConfig()
 

@@ -26,6 +26,7 @@ import numpy as np
 from pipeline.sample.batching import Job, plan_batches
 from pipeline.sample.config import SAMPLER_METHODS, DivergenceConfig
 from pipeline.sample.stereo import StereoTarget, mirror_guard, stereo_target
+from pipeline.threads import torch_threads
 from pipeline.types import RecordError
 
 __all__ = ["GenerationStats", "GenerationOutput", "generate", "generate_detailed", "divergence_reason", "resolve_device"]
@@ -299,6 +300,7 @@ def generate_detailed(
     featurizer: Callable[[Any], Any] | None = None,
     refine: str = "none",
     refine_max_iters: int = 200,
+    threads: int | None = 1,
 ) -> GenerationOutput:
     """Like :func:`generate` and also returns counts/timings (:class:`GenerationStats`).
 
@@ -306,6 +308,8 @@ def generate_detailed(
     ``featurizer`` defaults to ``pipeline.model.features.featurize`` with the spec's feature config.
     ``refine="mmff"`` relaxes every kept sample with a force field (:mod:`pipeline.sample.refine`),
     after the stereo guard; conformers get the ``refined`` prop (force field name).
+    ``threads``: torch intra-op threads while sampling on a CPU (default 1, see :mod:`pipeline.threads`;
+    None/0 = torch's default); the caller's setting is restored afterwards.
     """
     from rdkit import Chem
 
@@ -328,9 +332,11 @@ def generate_detailed(
     errors = [RecordError(*label(i), reason) for i, reason in rejected.items()]
     stats.failed += sum(counts[i] for i in rejected)
     jobs = [(i, k) for i in range(len(mols)) if i not in rejected for k in range(counts[i])]
-    results, last_reason = _sample_jobs(
-        jobs, prep, model, spec, SAMPLER_METHODS[sampler], steps, seed, resolve_device(device), atom_budget, div, stats, progress
-    )
+    dev = resolve_device(device)
+    with torch_threads(threads if str(dev).startswith("cpu") else None):
+        results, last_reason = _sample_jobs(
+            jobs, prep, model, spec, SAMPLER_METHODS[sampler], steps, seed, dev, atom_budget, div, stats, progress
+        )
 
     # stereo guard + assembly
     out_mols: list[Any] = []

@@ -103,6 +103,7 @@ def run_sample(
         records=[(m.source, f"{m.record} ({m.name})") for m in mols],
         refine=cfg.refine,
         refine_max_iters=cfg.refine_max_iters,
+        threads=cfg.threads,
     )
     errors += out.errors
     if out.stats.generated == 0:

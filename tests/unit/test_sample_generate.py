@@ -154,3 +154,23 @@ def test_refine_mmff_relaxes_untrained_samples(mols):
     assert worst_bond_error(ref.mols[0]) < 0.02 < worst_bond_error(raw.mols[0])
     assert all(c.GetProp("refined") == "MMFF94" for c in ref.mols[0].GetConformers())
     assert ref.stats.metrics()["refined"] == 3
+
+
+def test_sampling_runs_with_the_requested_threads_and_restores_them(mols):
+    import torch
+
+    seen = []
+    model, spec = tiny_model(seed=3)
+
+    def spy(x, t, batch):
+        seen.append(torch.get_num_threads())
+        return model(x, t, batch)
+
+    from pipeline.threads import torch_threads
+
+    with torch_threads(2):  # the session pins 1; the caller here runs with 2
+        generate_detailed([mols[0]], spy, spec, num_confs=1, sampler="ode", steps=2, progress=False, threads=1)
+        assert set(seen) == {1} and torch.get_num_threads() == 2
+        seen.clear()
+        generate_detailed([mols[0]], spy, spec, num_confs=1, sampler="ode", steps=2, progress=False, threads=None)
+        assert set(seen) == {2}
