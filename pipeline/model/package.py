@@ -47,6 +47,7 @@ def package_model(train_out: str | Path, dest: str | Path, bf16: bool = False, n
     info = spec.get("info", {})
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; a packaged model is package data
     try:
         (tmp / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n")
         state = torch.load(model_dir / WEIGHTS_FILE, map_location="cpu", weights_only=True)

@@ -102,8 +102,12 @@ def plot_history(csv_path: str | Path, png_path: str | Path, title: str = "train
         keys = tuple(k for k in keys if k in hist)
         if keys:
             panels.append((name, keys, logy))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
-    for ax, (name, keys, logy) in zip(axes[0], panels):
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (name, keys, logy) in zip(axes.flat, panels):
         for k in keys:
             xs, ys = _finite(hist[k])
             if not xs:
