@@ -68,7 +68,7 @@ class ModelSpec(StrictModel):
     prior: PriorParams = Field(default_factory=PriorParams)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     sigma_data: float = Field(1.0, gt=0, description="data std in units of the calibrated prior (precond.)")
-    max_atoms: int = Field(0, ge=0, description="largest molecule seen in training (0 = unknown)")
+    max_atoms: int = Field(0, ge=0, description="largest molecule the model accepts: the training config's max_atoms (info.max_train_atoms = largest seen; 0 = unknown)")
     info: dict[str, Any] = Field(default_factory=dict, description="free-form provenance (dataset hash, steps)")
 
     def build_schedule(self):

@@ -99,9 +99,11 @@ def run_train(
         val_source = cfg.val_split
         if not val_records:  # evaluation still needs molecules: use training ones, and say so
             val_records, val_source = train_records, f"{cfg.train_split} (no {cfg.val_split!r} molecules)"
-        max_atoms = max(r.n_atoms for r in train_records)
+        # the model accepts what the config admitted for training; the largest molecule it saw is recorded
+        max_seen = max(r.n_atoms for r in train_records)
         spec = build_spec(
-            cfg, params, max_atoms, {"dataset_hash": ds.digest, "dataset": str(dataset_dir), "prior": str(prior_dir)}
+            cfg, params, cfg.max_atoms,
+            {"dataset_hash": ds.digest, "dataset": str(dataset_dir), "prior": str(prior_dir), "max_train_atoms": max_seen},
         )
         model = build_denoiser(spec).to(device)
         ckpt_dir = out_dir / "checkpoints"
