@@ -45,6 +45,9 @@ class DivergenceConfig(StrictModel):
     max_bond_length: float = Field(4.0, gt=0.0)
     max_radius: float = Field(100.0, gt=0.0)
     max_retries: int = Field(3, ge=0, description="extra attempts for a diverged conformer, each with a new seed")
+    retry_wrong_stereo: bool = Field(
+        True, description="also redraw samples whose stereo is wrong after the mirror guard (the last one is kept if all are)"
+    )
 
 
 class SampleConfig(StrictModel):

@@ -25,7 +25,7 @@ import numpy as np
 
 from pipeline.sample.batching import Job, plan_batches
 from pipeline.sample.config import SAMPLER_METHODS, DivergenceConfig
-from pipeline.sample.stereo import StereoTarget, mirror_guard, stereo_target
+from pipeline.sample.stereo import StereoTarget, check_stereo, mirror_guard, stereo_target
 from pipeline.threads import torch_threads
 from pipeline.types import RecordError
 
@@ -43,6 +43,7 @@ class GenerationStats:
     retried: int = 0  # jobs that needed at least one retry
     attempts: int = 0  # sampler calls (batches), retries included
     mirror_fixed: int = 0
+    stereo_retried: int = 0  # samples redrawn because their stereo was wrong (retry_wrong_stereo)
     centres: int = 0  # specified tetrahedral centres over all generated conformers
     centres_ok_before: int = 0  # ... right before the mirror guard
     centres_ok_after: int = 0  # ... right after it
@@ -65,6 +66,7 @@ class GenerationStats:
             "conformers_retried": self.retried,
             "sampler_batches": self.attempts,
             "mirror_fixed": self.mirror_fixed,
+            "stereo_retried": self.stereo_retried,
             "stereo_centres_correct_before_guard": frac(self.centres_ok_before, self.centres),
             "stereo_centres_correct": frac(self.centres_ok_after, self.centres),
             "double_bonds_correct": frac(self.double_bonds_ok, self.double_bonds),
@@ -162,6 +164,7 @@ class _Prepared:
     graphs: list[Any]
     bonds: list[np.ndarray]
     targets: list[StereoTarget | None]
+    mols: list[Any] = field(default_factory=list)
 
 
 def _default_featurizer(spec: Any) -> Callable[[Any], Any]:
@@ -201,7 +204,18 @@ def _prepare(mols: Sequence[Any], spec: Any, featurizer: Callable[[Any], Any]) -
             continue
         prep.bonds[i] = bonds_array(mol)
         prep.targets[i] = stereo_target(mol)
+    prep.mols = list(mols)
     return prep, rejected
+
+
+def _stereo_ok(prep: _Prepared, m: int, x: np.ndarray, mirror_fix: bool) -> bool:
+    """Every specified centre and double bond right, counting a sample the mirror guard will flip."""
+    target = prep.targets[m]
+    if target is None or target.empty:
+        return True
+    chk = check_stereo(prep.mols[m], x, target)
+    centres = chk.centres_ok == chk.n_centres or (mirror_fix and chk.all_centres_inverted)
+    return centres and chk.double_bonds_ok == chk.n_double_bonds
 
 
 def _sample_jobs(
@@ -217,8 +231,13 @@ def _sample_jobs(
     div: DivergenceConfig,
     stats: GenerationStats,
     progress: bool,
+    mirror_fix: bool = True,
 ) -> tuple[dict[Job, tuple[np.ndarray, int]], dict[Job, str]]:
     """Run the sampler over ``jobs`` in atom-budget batches, retrying diverged ones.
+
+    With ``div.retry_wrong_stereo`` a sample whose stereo is wrong (after what the mirror guard can fix)
+    is retried like a diverged one; if every attempt is wrong the last such sample is kept (the
+    validate stage reports it), so stereo never costs a conformer.
 
     Returns ``({job: (coords [N,3], attempt)}, {failed job: last reason})``.
     """
@@ -244,6 +263,7 @@ def _sample_jobs(
         model.eval()
     n_atoms = prep.n_atoms
     pending = list(jobs)
+    fallback: dict[Job, tuple[np.ndarray, int]] = {}  # wrong-stereo samples kept in case no retry does better
     bar = tqdm(total=len(pending), desc="sampling", unit="conf", disable=not progress)
     t0 = time.perf_counter()
     for attempt in range(div.max_retries + 1):
@@ -270,8 +290,17 @@ def _sample_jobs(
             for j, job in enumerate(batch):
                 xj = xs[offsets[j] : offsets[j + 1]]
                 reason = divergence_reason(xj, prep.bonds[job[0]], div)
+                if reason is None and div.retry_wrong_stereo and not _stereo_ok(prep, job[0], xj, mirror_fix):
+                    fallback[job] = (xj, attempt)
+                    stats.stereo_retried += 1
+                    if attempt < div.max_retries:
+                        failed.append(job)
+                        continue
                 if reason is None:
                     results[job] = (xj, attempt)
+                    bar.update(1)
+                elif job in fallback and attempt == div.max_retries:  # diverged last: keep the earlier sample
+                    results[job] = fallback[job]
                     bar.update(1)
                 else:
                     last_reason[job] = reason
@@ -335,7 +364,7 @@ def generate_detailed(
     dev = resolve_device(device)
     with torch_threads(threads if str(dev).startswith("cpu") else None):
         results, last_reason = _sample_jobs(
-            jobs, prep, model, spec, SAMPLER_METHODS[sampler], steps, seed, dev, atom_budget, div, stats, progress
+            jobs, prep, model, spec, SAMPLER_METHODS[sampler], steps, seed, dev, atom_budget, div, stats, progress, mirror_fix
         )
 
     # stereo guard + assembly

@@ -174,3 +174,40 @@ def test_sampling_runs_with_the_requested_threads_and_restores_them(mols):
         seen.clear()
         generate_detailed([mols[0]], spy, spec, num_confs=1, sampler="ode", steps=2, progress=False, threads=None)
         assert set(seen) == {2}
+
+
+class _WrongIsomerFirst:
+    """x̂₀ = ``first`` (another stereoisomer's geometry) during the first sampling run, then ``then``."""
+
+    def __init__(self, first, then):
+        self.first, self.then, self.t_start, self.runs = first, then, None, 0
+
+    def __call__(self, x, t, batch):
+        import torch
+
+        t0 = float(torch.as_tensor(t).max())
+        self.t_start = t0 if self.t_start is None else self.t_start
+        self.runs += abs(t0 - self.t_start) < 1e-12
+        return (self.first if self.runs <= 1 else self.then)(x, t, batch)
+
+
+def test_wrong_stereo_is_redrawn_and_never_costs_a_conformer(mols, refs):
+    mol = mols[1]  # C[C@@H](O)[C@H](N)/C=C/C: two centres and an E double bond
+    z_isomer = _mol("C[C@@H](O)[C@H](N)/C=C\\C", "z")  # same atom order, Z double bond
+    wrong, right = ReferenceDenoiser([etkdg_coords(z_isomer, seed=7)]), ReferenceDenoiser([refs[1]])
+    spec = ModelSpec(max_atoms=64)
+    target = stereo_target(mol)
+
+    def run(**div):
+        out = generate_detailed([mol], _WrongIsomerFirst(wrong, right), spec, num_confs=2, sampler="ode", steps=6,
+                                progress=False, divergence=DivergenceConfig(**div))
+        checks = [check_stereo(mol, np.array(c.GetPositions()), target) for c in out.mols[0].GetConformers()]
+        return out, checks
+
+    out, checks = run()
+    assert out.stats.generated == 2 and out.stats.stereo_retried == 2
+    assert all(c.double_bonds_ok == c.n_double_bonds == 1 for c in checks)
+    out, checks = run(retry_wrong_stereo=False)
+    assert out.stats.stereo_retried == 0 and all(c.double_bonds_ok == 0 for c in checks)
+    out, checks = run(max_retries=0)  # no retry left: the wrong sample is kept, not dropped
+    assert out.stats.generated == 2 and not out.errors and all(c.double_bonds_ok == 0 for c in checks)
