@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -35,24 +33,13 @@ WEIGHTS_FILE = "weights.pt"
 
 def save_model(directory: str | Path, model: torch.nn.Module, spec: ModelSpec) -> Path:
     """Write ``spec.json`` + ``weights.pt`` atomically (temp dir + rename); returns the dir."""
-    out = Path(directory)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    from pipeline.atomic import write_dir_atomic
+
+    def build(tmp: Path) -> None:
         (tmp / SPEC_FILE).write_text(json.dumps(spec.model_dump(mode="json"), indent=2) + "\n")
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        torch.save(state, tmp / WEIGHTS_FILE)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp / WEIGHTS_FILE)
+
+    return write_dir_atomic(directory, build)
 
 
 def _build(spec: ModelSpec, state: dict, device: str | torch.device):

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ def package_model(train_out: str | Path, dest: str | Path, bf16: bool = False, n
     """Copy the model of a ``bondiff train`` output dir and its record into ``dest`` (atomically)."""
     import torch
 
+    from pipeline.atomic import write_dir_atomic
     from pipeline.model.io import SPEC_FILE, WEIGHTS_FILE
 
     src, dest = Path(train_out), Path(dest)
@@ -45,10 +44,8 @@ def package_model(train_out: str | Path, dest: str | Path, bf16: bool = False, n
         raise FileNotFoundError(f"{model_dir}: no {SPEC_FILE} (is {src} a finished `bondiff train` output?)")
     spec = json.loads((model_dir / SPEC_FILE).read_text())
     info = spec.get("info", {})
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private; a packaged model is package data
-    try:
+
+    def build(tmp: Path) -> None:
         (tmp / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n")
         state = torch.load(model_dir / WEIGHTS_FILE, map_location="cpu", weights_only=True)
         if bf16:
@@ -79,17 +76,8 @@ def package_model(train_out: str | Path, dest: str | Path, bf16: bool = False, n
             "notes": notes,
         }
         (tmp / "record.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
-        if dest.exists():
-            old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-            os.replace(dest, old)
-            os.replace(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return dest
+
+    return write_dir_atomic(dest, build, mode=0o755)  # package data: world-readable
 
 
 def main(argv: list[str] | None = None) -> int:

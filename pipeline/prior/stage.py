@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pipeline.atomic import write_dir_atomic
 from pipeline.config import config_hash
 from pipeline.hashing import combine_hashes, path_hash
 from pipeline.prior.calibrate import DataScale, MoleculeModes, calibrate, data_scale, fragment_summary, molecule_modes, scale_report
@@ -123,24 +121,6 @@ def _convention(params: PriorParams) -> str:
     )
 
 
-def _write_atomic(out: Path, build) -> None:
-    """Run ``build(tmp_dir)`` and rename the finished directory onto ``out`` (nothing half-written)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        build(tmp)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def _metrics(doc: dict[str, Any]) -> dict[str, float]:
     cal = doc["calibration"]
     keys = (
@@ -238,7 +218,7 @@ def run_prior(cfg: PriorConfig, dataset_dir: Path, force: bool = False) -> Stage
         doc["seconds"] = round(time.perf_counter() - t0, 3)
         (tmp / "prior.json").write_text(json.dumps(doc, indent=2) + "\n")
 
-    _write_atomic(out, build)
+    write_dir_atomic(out, build)
     log.info(
         "prior: c=%.4g kappa=%.4g lam=%.4g (%s) (%d molecules, %d errors) -> %s",
         params.c, params.kappa, params.lam, params.lam_mode, len(idx), len(errors), out,
