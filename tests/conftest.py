@@ -94,7 +94,7 @@ def data_dir() -> Path:
 def _torch_threads():
     """One intra-op thread: the models in tests are tiny, and on a loaded 2-core CI box extra
     threads make small-tensor code an order of magnitude slower (measured 17x on the samplers)."""
-    from pipeline.sample.testing import torch_threads
+    from pipeline.threads import torch_threads
 
     with torch_threads(1):
         yield

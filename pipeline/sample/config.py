@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from pipeline.config import StrictModel
+from pipeline.sample.refine import RefineMethod
 
 __all__ = ["SamplerName", "SAMPLER_METHODS", "StereoConfig", "DivergenceConfig", "SampleConfig"]
 
@@ -64,7 +65,7 @@ class SampleConfig(StrictModel):
     atom_budget: int = Field(4096, ge=1, description="max atoms per batch (molecules of different sizes share batches)")
     split: str | None = Field(None, description="dataset split to sample when the input is a dataset directory")
     progress: bool = True
-    refine: Literal["none", "mmff"] = Field(
+    refine: RefineMethod = Field(
         "none", description="relax every sample with MMFF94 (UFF without MMFF parameters) after sampling (pipeline/sample/refine.py)"
     )
     refine_max_iters: int = Field(200, ge=1, description="force-field iterations per conformer when refine != none")

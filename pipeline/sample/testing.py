@@ -13,9 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pipeline.threads import torch_threads  # re-exported for tests
-
-__all__ = ["tiny_model", "ReferenceDenoiser", "PoisonFirstRun", "etkdg_coords", "torch_threads"]
+__all__ = ["tiny_model", "ReferenceDenoiser", "PoisonFirstRun", "etkdg_coords"]
 
 
 def tiny_model(seed: int = 0, max_atoms: int = 64):
