@@ -56,6 +56,7 @@ def test_usage_errors_and_help(tmp_path, capsys):
     assert "bondiff ingest --qm9 --limit" in capsys.readouterr().out
 
 
+@pytest.mark.qm9
 def test_qm9pack_limit_from_the_cli(tmp_path, capsys):
     out = tmp_path / "qm9"
     rc, stdout, _ = _run(["ingest", "--qm9", "--limit", "20", "--out", str(out), "--no-track"], capsys)

@@ -137,6 +137,7 @@ def test_no_good_record_raises_one_line_and_writes_nothing(tmp_path):
     assert not out.exists() and not list(tmp_path.glob(".out*"))
 
 
+@pytest.mark.qm9
 def test_qm9pack_with_limit(tmp_path):
     res = run_ingest(IngestConfig(qm9=True, qm9_limit=30), [], tmp_path / "qm9")
     ds = ConformerDataset(tmp_path / "qm9")
