@@ -10,6 +10,7 @@ from pipeline.commands._common import UserError, add_config_args, add_subcommand
 EXAMPLES = """\
   bondiff train --dataset work/qm9 --prior work/qm9-prior --out work/train-tiny --config configs/train_tiny.yaml
   bondiff train --dataset work/qm9 --prior work/qm9-prior --out work/train-tiny --resume
+  bondiff train --dataset D --prior P --out O --set cpu_budget_s=7200 [--resume]   # a 2-CPU-hour stretch
   bondiff train --dataset D --prior P --out O --config configs/train_base.yaml --set max_steps=20000 --device cuda
   torchrun --nproc_per_node=4 -m pipeline.cli train --dataset D --prior P --out O --config configs/train_base.yaml
 """

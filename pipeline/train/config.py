@@ -70,6 +70,11 @@ class TrainConfig(StrictModel):
     val_split: str = "val"
     max_atoms: int = Field(256, ge=1, description="molecules larger than this are skipped (reported)")
     checkpoint_every: int = Field(500, ge=1)
+    cpu_budget_s: float | None = Field(
+        None, gt=0,
+        description="end this stretch after this many CPU-seconds of training steps (this process; evaluation excluded), "
+        "then evaluate, checkpoint and write the model as at max_steps; --resume continues (None = run to max_steps)",
+    )
     log_every: int = Field(10, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     bf16: bool = Field(True, description="bf16 autocast (used on CUDA only)")

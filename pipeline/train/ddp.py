@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "init_distributed", "select_device", "wrap_model", "all_reduce_mean", "barrier", "cleanup"]
+__all__ = ["DistInfo", "init_distributed", "select_device", "wrap_model", "all_reduce_mean", "broadcast_from_main", "barrier", "cleanup"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,15 @@ def all_reduce_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
     v = value.detach().clone()
     dist.all_reduce(v, op=dist.ReduceOp.SUM)
     return v / info.world
+
+
+def broadcast_from_main(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """Rank 0's ``value`` on every rank (a copy; the input is returned as is without DDP)."""
+    if not info.enabled:
+        return value
+    v = value.detach().clone()
+    dist.broadcast(v, src=0)
+    return v
 
 
 def barrier(info: DistInfo) -> None:

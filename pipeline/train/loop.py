@@ -18,7 +18,7 @@ import torch
 
 from pipeline.train.checkpoint import save_checkpoint
 from pipeline.train.data import AtomBudgetBatcher, MoleculeRecord, collate
-from pipeline.train.ddp import DistInfo, all_reduce_mean, barrier, wrap_model
+from pipeline.train.ddp import DistInfo, all_reduce_mean, barrier, broadcast_from_main, wrap_model
 from pipeline.train.ema import EMA
 from pipeline.train.evaluate import sample_validity, validation_loss
 from pipeline.train.loss import x0_loss
@@ -77,6 +77,9 @@ class Trainer:
         self.molecules_seen = 0
         self.session_molecules = 0  # this process's run only (throughput), not checkpointed
         self.train_seconds = 0.0
+        self.cpu_seconds = 0.0  # CPU time of training steps over the whole run (all stretches, this rank); checkpointed
+        self.session_cpu_seconds = 0.0  # this stretch only (cpu_budget_s)
+        self.budget_reached = False
 
     # -- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -92,6 +95,7 @@ class Trainer:
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
             "molecules_seen": self.molecules_seen,
+            "cpu_seconds": self.cpu_seconds,
             **self.extra_state(),
         }
 
@@ -106,6 +110,7 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.batch_in_epoch = int(state["batch_in_epoch"])
         self.molecules_seen = int(state.get("molecules_seen", 0))
+        self.cpu_seconds = float(state.get("cpu_seconds", 0.0))
 
     def save(self, name: str = "last.pt") -> Path | None:
         if not self.info.is_main:
@@ -158,12 +163,17 @@ class Trainer:
         window: list[dict[str, float]] = []
         t_window = time.perf_counter()
         self._bar = self._progress_bar()
-        while self.step < cfg.max_steps:
+        while self.step < cfg.max_steps and not self.budget_reached:
             plan = self.batcher.epoch_plan(self.epoch)
-            while self.batch_in_epoch < len(plan) and self.step < cfg.max_steps:
-                t0 = time.perf_counter()
+            while self.batch_in_epoch < len(plan) and self.step < cfg.max_steps and not self.budget_reached:
+                t0, c0 = time.perf_counter(), time.process_time()
                 metrics = self.train_step(plan[self.batch_in_epoch])
                 self.train_seconds += time.perf_counter() - t0
+                cpu = time.process_time() - c0
+                self.cpu_seconds += cpu
+                self.session_cpu_seconds += cpu
+                self.budget_reached = cfg.cpu_budget_s is not None and self._budget_spent()
+                metrics["cpu_hours"] = self.cpu_seconds / 3600.0
                 self.batch_in_epoch += 1
                 self.step += 1
                 if self._bar is not None:
@@ -171,7 +181,7 @@ class Trainer:
                 self.molecules_seen += int(metrics["molecules"])
                 self.session_molecules += int(metrics["molecules"])
                 window.append(metrics)
-                if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
+                if self.step % cfg.log_every == 0 or self.step == cfg.max_steps or self.budget_reached:
                     self._log_window(window, time.perf_counter() - t_window)
                     window, t_window = [], time.perf_counter()
                 if cfg.eval.every and self.step % cfg.eval.every == 0 and self.step < cfg.max_steps:
@@ -193,6 +203,11 @@ class Trainer:
         barrier(self.info)
         return {**self.last_metrics, **final}
 
+    def _budget_spent(self) -> bool:
+        """This stretch's CPU budget is used up (under DDP, rank 0 decides for everyone)."""
+        spent = torch.tensor([float(self.session_cpu_seconds >= self.cfg.cpu_budget_s)])
+        return bool(broadcast_from_main(spent, self.info).item() > 0)
+
     def _progress_bar(self):
         """A tqdm bar over steps on an interactive terminal (rank 0); None in logs, tests, Airflow."""
         if not (self.info.is_main and sys.stderr.isatty()):
@@ -208,6 +223,7 @@ class Trainer:
     def _log_window(self, window: list[dict[str, float]], seconds: float) -> None:
         keys = {k for m in window for k in m}
         agg = {k: sum(m[k] for m in window if k in m) / sum(1 for m in window if k in m) for k in keys if k != "molecules"}
+        agg["cpu_hours"] = window[-1]["cpu_hours"]  # cumulative: the last value, not the window mean
         agg["molecules_per_s"] = sum(m["molecules"] for m in window) / max(seconds, 1e-9)
         agg["lr"] = float(self.scheduler.get_last_lr()[0])
         agg["epoch"] = float(self.epoch)

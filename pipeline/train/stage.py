@@ -139,6 +139,8 @@ def run_train(
                 "val_molecules": len(val_records),
                 "val_source": val_source,
                 "world_size": info.world,
+                "cpu_hours": trainer.cpu_seconds / 3600.0,
+                "stopped_by": "cpu_budget_s" if trainer.budget_reached else "max_steps",
                 "device": str(device),
                 "metrics": metrics,
                 "skipped": [e.as_dict() for e in errors],
@@ -150,7 +152,7 @@ def run_train(
         torch.set_num_threads(threads)
         cleanup(info)
     result_metrics = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
-    result_metrics.update({"steps": float(trainer.step), "train_molecules": float(len(train_records)), "skipped_molecules": float(len(errors))})
+    result_metrics.update({"cpu_hours": trainer.cpu_seconds / 3600.0, "steps": float(trainer.step), "train_molecules": float(len(train_records)), "skipped_molecules": float(len(errors))})
     if trainer.train_seconds > 0:
         result_metrics["train_molecules_per_s"] = trainer.session_molecules / trainer.train_seconds
     return StageResult(

@@ -72,13 +72,33 @@ def test_resume_is_exact(data, tmp_path):
     # last checkpoint are dropped on resume); timings are the only values allowed to differ
     ha, hb = read_history(tmp_path / "full" / HISTORY_FILE), read_history(tmp_path / "split" / HISTORY_FILE)
     assert ha.keys() == hb.keys() and "loss" in ha and "val_loss" in ha
-    for key in ha.keys() - {"molecules_per_s"}:
+    for key in ha.keys() - {"molecules_per_s", "cpu_hours"}:
         assert ha[key] == hb[key], f"metrics.csv {key} differs after resume"
     assert [s for s, _ in hb["loss"]] == list(range(1, 11))
     assert (tmp_path / "split" / CURVES_FILE).stat().st_size > 10_000
     # and training did move the weights
     first = load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")
     assert any(not torch.equal(first["model"][k], mid["model"][k]) for k in first["model"])
+
+
+def test_cpu_budget_ends_a_stretch_and_resume_continues(data, tmp_path):
+    """A stretch stops when its CPU budget is spent, writes checkpoint + model; the next one resumes from there."""
+    import json
+
+    ds, prior = data
+    cfg = _cfg()
+    cfg.cpu_budget_s = 1e-6  # spent by the first step
+    first = run_train(cfg, ds, prior, tmp_path / "o", NullLogger())
+    assert first.metrics["steps"] == 1 and (tmp_path / "o" / "model" / "spec.json").is_file()
+    summary = json.loads((tmp_path / "o" / "train_summary.json").read_text())
+    assert summary["stopped_by"] == "cpu_budget_s" and summary["cpu_hours"] > 0
+    cpu1 = load_checkpoint(tmp_path / "o" / "checkpoints" / "last.pt")["cpu_seconds"]
+    second = run_train(cfg, ds, prior, tmp_path / "o", NullLogger(), resume=True)
+    assert second.metrics["steps"] == 2  # one more step: the budget is per stretch
+    assert load_checkpoint(tmp_path / "o" / "checkpoints" / "last.pt")["cpu_seconds"] > cpu1  # CPU time adds up over stretches
+    cfg.cpu_budget_s = None
+    third = run_train(cfg, ds, prior, tmp_path / "o", NullLogger(), resume=True)
+    assert third.metrics["steps"] == 10 and json.loads((tmp_path / "o" / "train_summary.json").read_text())["stopped_by"] == "max_steps"
 
 
 def test_resume_refuses_a_different_model(data, tmp_path):
