@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.benchmark.config import BenchmarkConfig
+from pipeline.benchmark.geometry import local_geometry_errors
 from pipeline.benchmark.samplers import SamplerUnavailable, get_sampler
 from pipeline.benchmark.table import format_table, markdown_table
 from pipeline.types import InputDataset, RecordError, StageError, StageResult
@@ -31,6 +32,8 @@ class BenchMolecule:
     smiles: str  # canonical isomeric SMILES (the reference's identity)
     mol: Any  # intended molecule, hydrogens explicit, stereo set
     n_ref: int
+    ref_xyz: Any = None  # [K, N, 3] reference conformers in the atom order of ``mol`` (local geometry errors)
+    bonds: Any = None  # [B, 3] bonds of ``mol``
 
 
 def _molecules(ref: Any, limit: int | None, split: str | None = None) -> list[BenchMolecule]:
@@ -40,7 +43,8 @@ def _molecules(ref: Any, limit: int | None, split: str | None = None) -> list[Be
     out = []
     for i in ref.dataset.split_indices(split)[: limit or None]:
         e = ref.dataset.entries[i]
-        out.append(BenchMolecule(e.name, e.smiles, mol_from_mapped_smiles(e.mapped_smiles), int(e.n_conformers)))
+        view = ref.dataset.molecule(i)
+        out.append(BenchMolecule(e.name, e.smiles, mol_from_mapped_smiles(e.mapped_smiles), int(e.n_conformers), view.coords, view.bonds))
     return out
 
 
@@ -49,6 +53,7 @@ def _generate(name: str, fn: Any, molecules: list[BenchMolecule], cfg: Benchmark
     from pipeline.sample.sdf import write_sdf
 
     records, errors = [], []
+    geometry: list[dict[str, float]] = []
     wall = cpu = 0.0
     n_req = n_gen = 0
     results: dict[int, Any] = {}
@@ -88,6 +93,8 @@ def _generate(name: str, fn: Any, molecules: list[BenchMolecule], cfg: Benchmark
             props = {"_Name": bm.name, "SMILES": bm.smiles, "conformer_index": j, "sampler": name, "seed": cfg.seed}
             records.append((m, conf.GetId(), props))
         n_gen += m.GetNumConformers()
+        if bm.ref_xyz is not None and m.GetNumConformers():
+            geometry.append(local_geometry_errors(np.stack([c.GetPositions() for c in m.GetConformers()]), bm.ref_xyz, bm.bonds))
     sdf.parent.mkdir(parents=True, exist_ok=True)
     write_sdf(sdf, records)
     stats = {
@@ -98,6 +105,9 @@ def _generate(name: str, fn: Any, molecules: list[BenchMolecule], cfg: Benchmark
         "cpu_s": cpu,
         "conformers_per_s": n_gen / wall if wall > 0 else float("nan"),
         "core_s_per_conformer": cpu / n_gen if n_gen else float("nan"),
+        # local geometry vs the references, mean over molecules (raw samples: before validation)
+        "bond_mae": _stats([g["bond_mae"] for g in geometry])[0],
+        "angle_mae": _stats([g["angle_mae"] for g in geometry])[0],
     }
     return stats, errors
 

@@ -26,6 +26,8 @@ def _rows(deltas: Sequence[float]) -> list[tuple[str, str, str]]:
     rows += [
         ("validity", "valid conformers %", "pct"),
         ("stereo_correct", "stereo correct %", "pct"),
+        ("bond_mae", "bond-length MAE vs references Å", "f3"),
+        ("angle_mae", "bond-angle MAE vs references °", "f1"),
         ("n_molecules_without_valid", "molecules without a valid conformer", "int"),
         ("n_generated", "conformers generated", "int"),
         ("conformers_per_s", "conformers / s", "f1"),
