@@ -10,6 +10,7 @@ from pipeline.commands._common import UserError, add_config_args, add_subcommand
 EXAMPLES = """\
   bondiff train --dataset work/qm9 --prior work/qm9-prior --out work/train-tiny --config configs/train_tiny.yaml
   bondiff train --dataset work/qm9 --prior work/qm9-prior --out work/train-tiny --resume
+  bondiff train --dataset my_mols --prior my_prior --out work/finetuned --init-from shipped --set max_steps=500
   bondiff train --dataset D --prior P --out O --set cpu_budget_s=7200 [--resume]   # a 2-CPU-hour stretch
   bondiff train --dataset D --prior P --out O --config configs/train_base.yaml --set max_steps=20000 --device cuda
   torchrun --nproc_per_node=4 -m pipeline.cli train --dataset D --prior P --out O --config configs/train_base.yaml
@@ -34,6 +35,7 @@ def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None
     p.add_argument("--prior", required=True, type=Path, help="prior dir with prior.json (from `bondiff prior`)")
     p.add_argument("--out", required=True, type=Path, help="output dir (checkpoints/, model/, train_summary.json)")
     p.add_argument("--resume", action="store_true", help="continue exactly from OUT/checkpoints/last.pt")
+    p.add_argument("--init-from", metavar="MODEL", default=None, help="fine-tune from a model: 'shipped', a model dir, a checkpoint or models:/... (its network and prior are kept)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="default: config (auto = CUDA if present)")
     p.add_argument("--no-register", action="store_true", help="do not register the model in the MLflow registry")
     add_config_args(p, default="configs/train_tiny.yaml")
@@ -49,7 +51,7 @@ def _handle(args: argparse.Namespace) -> int:
     config_path = getattr(args, "config", None)
     if config_path == "configs/train_tiny.yaml" and not Path(config_path).is_file():
         args.config = None  # default config not next to us (installed package): use built-in defaults
-    cfg = stage_config(TrainConfig, args, {"device": args.device})
+    cfg = stage_config(TrainConfig, args, {"device": args.device, "init_from": args.init_from})
     for label, path in (("dataset", args.dataset), ("prior", args.prior)):
         if not path.exists():
             raise UserError(f"--{label} {path} does not exist")

@@ -70,6 +70,11 @@ class TrainConfig(StrictModel):
     val_split: str = "val"
     max_atoms: int = Field(256, ge=1, description="molecules larger than this are skipped (reported)")
     checkpoint_every: int = Field(500, ge=1)
+    init_from: str | None = Field(
+        None,
+        description="fine-tune: start from this model's EMA weights ('shipped', a model dir, a checkpoint file or "
+        "models:/...); its network, features, prior and schedule are used, the model section is ignored",
+    )
     cpu_budget_s: float | None = Field(
         None, gt=0,
         description="end this stretch after this many CPU-seconds of training steps (this process; evaluation excluded), "

@@ -71,6 +71,7 @@ def run_train(
     from pipeline.train.cache import cached_records
     from pipeline.train.ddp import barrier, cleanup, init_distributed, select_device
     from pipeline.train.history import CURVES_FILE, HISTORY_FILE, HistoryLogger, plot_history
+    from pipeline.train.init import initial_weights
     from pipeline.train.loop import Trainer
 
     logger = logger or NullLogger()
@@ -85,6 +86,9 @@ def run_train(
             torch.set_num_threads(cfg.cpu_threads)
         torch.manual_seed(cfg.seed)
         params = load_prior_params(prior_dir)
+        init_spec, init_state = initial_weights(cfg.init_from) if cfg.init_from else (None, None)
+        if init_spec is not None:  # fine-tuning keeps the noise the model was trained with
+            params = init_spec.prior
         ds = ConformerDataset(dataset_dir)
         train_idx = ds.split_indices(cfg.train_split)
         if not train_idx:
@@ -101,11 +105,15 @@ def run_train(
             val_records, val_source = train_records, f"{cfg.train_split} (no {cfg.val_split!r} molecules)"
         # the model accepts what the config admitted for training; the largest molecule it saw is recorded
         max_seen = max(r.n_atoms for r in train_records)
-        spec = build_spec(
-            cfg, params, cfg.max_atoms,
-            {"dataset_hash": ds.digest, "dataset": str(dataset_dir), "prior": str(prior_dir), "max_train_atoms": max_seen},
-        )
-        model = build_denoiser(spec).to(device)
+        spec_info = {"dataset_hash": ds.digest, "dataset": str(dataset_dir), "prior": str(prior_dir), "max_train_atoms": max_seen}
+        if init_spec is not None:
+            spec = init_spec.model_copy(update={"max_atoms": cfg.max_atoms, "info": {**spec_info, "init_from": cfg.init_from}})
+        else:
+            spec = build_spec(cfg, params, cfg.max_atoms, spec_info)
+        model = build_denoiser(spec)
+        if init_state is not None and not resume:
+            model.load_state_dict(init_state)
+        model = model.to(device)
         ckpt_dir = out_dir / "checkpoints"
         spec_json = json.dumps(spec.model_dump(mode="json"))
         trainer = Trainer(

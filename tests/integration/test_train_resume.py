@@ -112,3 +112,36 @@ def test_resume_refuses_a_different_model(data, tmp_path):
 
     with pytest.raises(StageError, match="spec differs"):
         run_train(other, ds, prior, tmp_path / "o", NullLogger(), resume=True)
+
+
+def test_init_from_fine_tunes_an_existing_model(data, tmp_path):
+    """init_from starts from the given model's EMA weights with its network and prior, whatever the model section says."""
+    import json
+
+    from pipeline.model.io import load_model_dir
+    from pipeline.types import StageError
+
+    ds, prior = data
+    base = _cfg()
+    base.max_steps = 3
+    run_train(base, ds, prior, tmp_path / "base", NullLogger())
+    start, start_spec = load_model_dir(tmp_path / "base" / "model")
+
+    tuned = _cfg()
+    tuned.max_steps = 1
+    tuned.optim.lr = 1e-30  # one step that cannot move the weights: the output is the starting model
+    tuned.model.size = "base"  # ignored: the network comes from init_from
+    tuned.init_from = str(tmp_path / "base" / "model")
+    run_train(tuned, ds, prior, tmp_path / "tuned", NullLogger())
+    out, spec = load_model_dir(tmp_path / "tuned" / "model")
+    assert spec.net == start_spec.net and spec.prior == start_spec.prior
+    assert spec.info["init_from"] == tuned.init_from
+    a, b = start.state_dict(), out.state_dict()
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    # resuming a fine-tuning run keeps its spec (the checkpoint's), and a missing model is one clear error
+    tuned.max_steps = 2
+    assert run_train(tuned, ds, prior, tmp_path / "tuned", NullLogger(), resume=True).metrics["steps"] == 2
+    json.loads((tmp_path / "tuned" / "train_summary.json").read_text())
+    tuned.init_from = str(tmp_path / "nowhere")
+    with pytest.raises(StageError, match="init_from"):
+        run_train(tuned, ds, prior, tmp_path / "bad", NullLogger())
