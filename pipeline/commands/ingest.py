@@ -14,6 +14,7 @@ EXAMPLES = """\
   bondiff ingest confs.sdf more.xyz --out work/mine                # SDF/MOL and xyz files, mixed
   bondiff ingest frames.xyz --smiles-templates mols.smi --out work/t   # bond orders/stereo from 'SMILES NAME' lines
   bondiff ingest --qm9 --limit 20000 --out work/qm9_20k            # QM9 from the qm9pack package (extra 'qm9')
+  bondiff ingest --qm9 --sample 30000 --seed 0 --out work/qm9_30k  # a seeded random 30,000 of QM9 (not the smallest)
   bondiff ingest data/sdf --out work/sdf --set max_atoms=80 --set default_charge=0 --force
 
 Re-running with the same inputs and config reuses the dataset (content-hash cache); --force rebuilds.
@@ -29,7 +30,9 @@ def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None
     p.add_argument("--out", "-o", required=True, type=Path, help="dataset directory to write")
     p.add_argument("--smiles-templates", type=Path, default=None, metavar="FILE", help="'SMILES NAME' lines: templates for xyz records called NAME")
     p.add_argument("--qm9", action="store_true", help="also read QM9 from the qm9pack package")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="with --qm9: only the first N molecules")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="with --qm9: only the first N molecules (the smallest)")
+    p.add_argument("--sample", type=int, default=None, metavar="N", help="with --qm9: a seeded random subset of N molecules")
+    p.add_argument("--seed", type=int, default=None, metavar="S", help="with --sample: its seed (default 0; a larger N with the same seed is a superset)")
     p.add_argument("--workers", type=int, default=None, metavar="N", help="perception processes (default: all cores)")
     p.add_argument("--force", action="store_true", help="rebuild even if a dataset with the same inputs and config exists")
     add_config_args(p)
@@ -71,11 +74,21 @@ def _run(args: argparse.Namespace) -> int:
         "smiles_templates": str(args.smiles_templates) if args.smiles_templates else None,
         "qm9": True if args.qm9 else None,
         "qm9_limit": args.limit,
+        "qm9_sample": args.sample,
+        "qm9_seed": args.seed,
         "workers": args.workers,
     }
+    for flag, value in (("--limit", args.limit), ("--sample", args.sample)):
+        if value is not None and value < 1:
+            raise UserError(f"{flag} must be >= 1")
+    if args.limit is not None and args.sample is not None:
+        raise UserError("--limit (the first N) and --sample (a random N) exclude each other")
+    if args.seed is not None and args.sample is None:
+        raise UserError("--seed applies to --sample")
     cfg = stage_config(IngestConfig, args, extra)
-    if args.limit is not None and not cfg.qm9:
-        raise UserError("--limit applies to QM9: add --qm9")
+    for flag, value in (("--limit", args.limit), ("--sample", args.sample)):
+        if value is not None and not cfg.qm9:
+            raise UserError(f"{flag} applies to QM9: add --qm9")
     if not args.paths and not cfg.qm9:
         raise UserError("nothing to read: give PATH... and/or --qm9")
 

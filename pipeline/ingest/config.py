@@ -46,7 +46,9 @@ class IngestConfig(StrictModel):
     add_hydrogens: bool = True  # SDF/MOL records without hydrogens get them (with coordinates); counted in the report
     smiles_templates: Path | None = None  # "SMILES NAME" lines; bond orders/charges/stereo for xyz records called NAME
     qm9: bool = False  # also read QM9 from the qm9pack package
-    qm9_limit: int | None = Field(None, gt=0)  # first N QM9 molecules
+    qm9_limit: int | None = Field(None, gt=0)  # first N QM9 molecules (the smallest ones)
+    qm9_sample: int | None = Field(None, gt=0)  # a seeded random subset of N QM9 molecules (qm9pack.sample_indices)
+    qm9_seed: int = 0  # seed of qm9_sample: same seed, larger N -> a superset
     splits: SplitFractions = Field(default_factory=SplitFractions)
     split_salt: str = "bondiff-split-v1"  # changing it reshuffles the splits
     workers: int = Field(0, ge=0)  # processes for bond perception; 0 = all available cores
@@ -67,4 +69,6 @@ class IngestConfig(StrictModel):
     def _charge_range(self) -> "IngestConfig":
         if self.min_charge > self.max_charge:
             raise ValueError(f"min_charge {self.min_charge} > max_charge {self.max_charge}")
+        if self.qm9_limit is not None and self.qm9_sample is not None:
+            raise ValueError("qm9_limit (the first N) and qm9_sample (a random N) exclude each other")
         return self

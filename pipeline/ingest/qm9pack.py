@@ -3,11 +3,17 @@
 Rows are read with pandas in chunks (only the needed columns); the element and coordinate
 columns are Python literals that the perception worker decodes with ``ast.literal_eval``
 (:func:`decode_raw`), so reading stays cheap and decoding runs in parallel.
+
+Two ways to take part of QM9: the first N rows (``limit``; these are the smallest molecules) or a
+seeded random subset (:func:`sample_indices`): the N QM9 indices with the smallest
+``blake2b(seed, index)``. That order does not depend on the file layout, and a larger sample with
+the same seed is a superset of a smaller one.
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 from pathlib import Path
 from typing import Iterator
@@ -17,7 +23,7 @@ import numpy as np
 from pipeline.ingest.elements import atomic_number
 from pipeline.ingest.records import AtomsRecord, RecordProblem
 
-__all__ = ["csv_files", "content_hash", "iter_qm9pack", "decode_raw", "QM9_TOTAL"]
+__all__ = ["csv_files", "content_hash", "iter_qm9pack", "decode_raw", "sample_indices", "sample_key", "QM9_TOTAL"]
 
 QM9_TOTAL = 130_831
 _SYMBOL = re.compile(r"[A-Za-z]+")
@@ -57,16 +63,42 @@ def content_hash() -> str:
     return combine_hashes(file_hash(f) for f in files)
 
 
-def iter_qm9pack(limit: int | None = None, chunk_rows: int = 5000) -> Iterator[AtomsRecord]:
-    """The first ``limit`` QM9 molecules (all when None), as undecoded records."""
+def sample_key(seed: int, index: int) -> int:
+    """Rank of QM9 index ``index`` in the seeded random order (smaller = picked first)."""
+    h = hashlib.blake2b(f"qm9\0{seed}\0{index}".encode(), digest_size=8)
+    return int.from_bytes(h.digest(), "big")
+
+
+def sample_indices(n: int, seed: int, chunk_rows: int = 50_000) -> set[int]:
+    """The QM9 ``Index`` values of a seeded random subset of ``n`` molecules (all when n >= the total)."""
     import pandas as pd
 
+    indices: list[int] = []
+    for f in csv_files():
+        for chunk in pd.read_csv(f, usecols=["Index"], chunksize=chunk_rows, dtype={"Index": "int64"}):
+            indices.extend(int(i) for i in chunk["Index"])
+    indices.sort(key=lambda i: (sample_key(seed, i), i))
+    return set(indices[:n])
+
+
+def iter_qm9pack(limit: int | None = None, chunk_rows: int = 5000, indices: set[int] | None = None) -> Iterator[AtomsRecord]:
+    """QM9 molecules as undecoded records, in file order: the first ``limit`` (all when None), or
+    only those whose ``Index`` is in ``indices`` (see :func:`sample_indices`)."""
+    import pandas as pd
+
+    if limit is not None and indices is not None:
+        raise ValueError("iter_qm9pack: give limit or indices, not both")
     left = QM9_TOTAL if limit is None else limit
+    if indices is not None:
+        left = len(indices)
     for f in csv_files():
         if left <= 0:
             return
         label = f"qm9pack:{f.name}"
-        for chunk in pd.read_csv(f, usecols=_COLUMNS, chunksize=chunk_rows, nrows=left, dtype={"Index": "int64"}):
+        nrows = left if indices is None else None
+        for chunk in pd.read_csv(f, usecols=_COLUMNS, chunksize=chunk_rows, nrows=nrows, dtype={"Index": "int64"}):
+            if indices is not None:
+                chunk = chunk[chunk["Index"].isin(indices)]
             for row in chunk.itertuples(index=False):
                 name = str(row.XYZ_file).removesuffix(".xyz")
                 yield AtomsRecord(

@@ -3,7 +3,8 @@
 * a directory laid out like a reference set (``molecules.smi`` + ``xyz/``) -> :mod:`.refset`;
 * any other directory -> every ``.xyz``/``.extxyz``/``.sdf``/``.sd``/``.mol`` file below it, sorted;
 * a file -> by suffix: xyz flavours (:mod:`.xyz`) or SDF/MOL (:mod:`.sdf`);
-* ``cfg.qm9`` -> the qm9pack package (:mod:`.qm9pack`), first ``cfg.qm9_limit`` molecules;
+* ``cfg.qm9`` -> the qm9pack package (:mod:`.qm9pack`): the first ``cfg.qm9_limit`` molecules, or a
+  seeded random subset of ``cfg.qm9_sample`` (seed ``cfg.qm9_seed``);
 * ``cfg.smiles_templates`` -> templates attached by name to xyz records that have none.
 
 A missing path or an unknown file type is an error record; reading never stops at a bad file.
@@ -81,6 +82,7 @@ def iter_inputs(paths: Iterable[Path], cfg) -> Iterator[ReadItem]:
     for p in paths:
         yield from _attach(read_path(Path(p)), templates)
     if cfg.qm9:
-        from pipeline.ingest.qm9pack import iter_qm9pack
+        from pipeline.ingest.qm9pack import iter_qm9pack, sample_indices
 
-        yield from iter_qm9pack(cfg.qm9_limit)
+        picked = None if cfg.qm9_sample is None else sample_indices(cfg.qm9_sample, cfg.qm9_seed)
+        yield from iter_qm9pack(cfg.qm9_limit, indices=picked)

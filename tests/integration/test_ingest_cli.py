@@ -51,6 +51,10 @@ def test_usage_errors_and_help(tmp_path, capsys):
     assert rc == 2 and "--qm9" in stderr
     rc, _, stderr = _run(["ingest", "--out", str(tmp_path / "o"), "--no-track", "--set", "max_atomz=3", "x.xyz"], capsys)
     assert rc == 2 and "max_atomz" in stderr
+    for argv, msg in ((["--sample", "5", "x.xyz"], "--qm9"), (["--qm9", "--seed", "1"], "--seed applies to --sample"),
+                      (["--qm9", "--sample", "5", "--limit", "5"], "exclude each other"), (["--qm9", "--sample", "0"], "--sample must be >= 1")):
+        rc, _, stderr = _run(["ingest", *argv, "--out", str(tmp_path / "o"), "--no-track"], capsys)
+        assert rc == 2 and msg in stderr
     with pytest.raises(SystemExit):
         main(["ingest", "--help"])
     assert "bondiff ingest --qm9 --limit" in capsys.readouterr().out

@@ -148,6 +148,36 @@ def test_qm9pack_with_limit(tmp_path):
     assert json.loads((tmp_path / "qm9" / "manifest.json").read_text())["inputs"][0]["kind"] == "qm9pack"
 
 
+@pytest.mark.qm9
+def test_qm9pack_seeded_sample_is_random_reproducible_and_nested():
+    from pipeline.ingest.qm9pack import QM9_TOTAL, sample_indices
+
+    a, again, other = sample_indices(40, seed=0), sample_indices(40, seed=0), sample_indices(40, seed=1)
+    assert len(a) == 40 and a == again and a != other
+    assert a < sample_indices(80, seed=0)  # a larger sample with the same seed is a superset
+    assert max(a) > 1000  # not the first (smallest) molecules
+    assert len(sample_indices(QM9_TOTAL + 5, seed=3)) == QM9_TOTAL
+
+
+@pytest.mark.qm9
+def test_qm9pack_sample_ingests_exactly_the_sampled_molecules(tmp_path):
+    from pipeline.ingest.qm9pack import sample_indices
+
+    run_ingest(IngestConfig(qm9=True, qm9_sample=12, qm9_seed=5), [], tmp_path / "qm9")
+    ds = ConformerDataset(tmp_path / "qm9")
+    mf = json.loads((tmp_path / "qm9" / "manifest.json").read_text())
+    assert mf["counts"]["records"] == 12 and mf["config"]["qm9_sample"] == 12 and mf["config"]["qm9_seed"] == 5
+    got = [e.extra["qm9_index"] for e in ds.entries]
+    assert set(got) <= sample_indices(12, seed=5) and got == sorted(got)
+
+
+def test_qm9_limit_and_sample_exclude_each_other():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="exclude each other"):
+        IngestConfig(qm9=True, qm9_limit=5, qm9_sample=5)
+
+
 def test_parallel_perception_keeps_input_order_and_errors(tmp_path):
     """The process pool (forced here with serial_below=0 and tiny batches) gives the serial result."""
     from pipeline.ingest.parallel import perceive_all
