@@ -24,6 +24,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("run", "run a chain of stages from one config under one MLflow parent run"),
     ("benchmark", "score samplers (bondiff, ETKDG, ETKDG+MMFF) against reference ensembles"),
     ("build-data", "build a drug-like conformer-ensemble training set (ETKDG+MMFF, optional xTB)"),
+    ("models", "list the models you can sample with (shipped + registered); register the shipped one"),
     ("ui", "open the MLflow UI on the project's tracking store"),
 ]
 

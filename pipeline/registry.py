@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register_model", "set_alias", "REGISTERED_NAME", "DenoiserPyfunc"]
+__all__ = ["register_model", "describe_version", "set_alias", "REGISTERED_NAME", "DenoiserPyfunc"]
 
 REGISTERED_NAME = "bondiff-denoiser"
 _ARTIFACT_KEY = "model_dir"
@@ -72,11 +72,17 @@ def _signature():
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 
-def register_model(run_id: str, model_dir: str | Path, name: str = REGISTERED_NAME) -> int:
-    """Log ``model_dir`` as a pyfunc model in run ``run_id`` and register it; returns the version."""
+def register_model(run_id: str, model_dir: str | Path, name: str = REGISTERED_NAME, *, description: str | None = None, tags: dict[str, str] | None = None) -> int:
+    """Log ``model_dir`` as a pyfunc model in run ``run_id`` and register it; returns the version.
+
+    The version gets a description (default: :func:`describe_version`, from the spec's training
+    record and the run's dev-set metrics) and tags ``schedule``, ``size``, ``weights_sha`` (+ ``tags``).
+    """
     import json
 
     import mlflow
+
+    from pipeline.model_catalog import weights_hash
 
     model_dir = Path(model_dir)
     spec = json.loads((model_dir / "spec.json").read_text())
@@ -98,7 +104,38 @@ def register_model(run_id: str, model_dir: str | Path, name: str = REGISTERED_NA
     client = mlflow.tracking.MlflowClient()
     client.set_model_version_tag(name, str(version), "schedule", spec["schedule"]["name"])
     client.set_model_version_tag(name, str(version), "size", spec.get("size", ""))
+    client.set_model_version_tag(name, str(version), "weights_sha", weights_hash(model_dir))
+    for k, v in (tags or {}).items():
+        client.set_model_version_tag(name, str(version), k, v)
+    text = description if description is not None else describe_version(client, run_id, spec)
+    client.update_model_version(name, str(version), description=text)
     return int(version)
+
+
+def describe_version(client, run_id: str, spec: dict) -> str:
+    """Description of a trained version: data, training compute, dev-set figures of its run."""
+    from pipeline.model_catalog import DEV_METRICS, describe_spec
+
+    parts = [f"bondiff-denoiser ({spec.get('size', '?')} network, {spec.get('schedule', {}).get('name', '?')} schedule)"]
+    info = spec.get("info") or {}
+    if describe_spec(info):
+        parts.append(describe_spec(info))
+    try:
+        run = client.get_run(run_id)
+        m = run.data.metrics
+        exp = client.get_experiment(run.info.experiment_id).name
+    except Exception:  # the description is a courtesy: never fail a registration over it
+        m, exp = {}, ""
+    if "train_molecules" in m:
+        parts.append(f"{int(m['train_molecules'])} training molecules")
+    if "cpu_hours" in m:
+        parts.append(f"{m['cpu_hours']:.2f} CPU-hours")
+    dev = [f"{k} {m[k]:.4g}" for k in DEV_METRICS if k in m and k not in ("steps", "cpu_hours")]
+    if dev:
+        parts.append("dev set: " + ", ".join(dev))
+    if exp:
+        parts.append(f"experiment {exp}, run {run_id}")
+    return "; ".join(parts) + "."
 
 
 def set_alias(version: int, alias: str, name: str = REGISTERED_NAME) -> None:
