@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.atomic import umask_mode
 from pipeline.hashing import path_hash
 
 __all__ = ["StageRecord", "RunState", "STATE_FILE", "hash_outputs"]
@@ -93,6 +94,7 @@ class RunState:
     def save(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".state-", dir=self.workdir)
+        umask_mode(tmp)
         try:
             with os.fdopen(fd, "w") as fh:
                 json.dump({"version": STATE_VERSION, "stages": self._records}, fh, indent=1, sort_keys=True)

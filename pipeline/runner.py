@@ -26,12 +26,12 @@ import logging
 import math
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from pipeline.atomic import temp_dir
 from pipeline.config import config_hash
 from pipeline.hashing import combine_hashes
 from pipeline.run_config import PipelineConfig
@@ -165,7 +165,7 @@ def execute_stage(
     final.parent.mkdir(parents=True, exist_ok=True)
 
     def call(logger) -> StageResult:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=final.parent))
+        tmp = temp_dir(final)
         try:
             ctx = StageContext(out_dir=tmp, upstream=upstream, force=force, logger=logger)
             result = spec.call(cfg, ctx)

@@ -73,4 +73,11 @@ class NullLogger:
 
 
 class StageError(RuntimeError):
-    """A stage could not produce any output (e.g. every input record was bad)."""
+    """A stage could not produce any output (e.g. every input record was bad).
+
+    ``errors``: the per-record errors behind it, so the caller can show every one of them.
+    """
+
+    def __init__(self, message: str = "", errors: "list[RecordError] | tuple[RecordError, ...]" = ()) -> None:
+        super().__init__(message)
+        self.errors = list(errors)

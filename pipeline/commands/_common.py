@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 from pydantic import BaseModel
 
@@ -13,7 +13,10 @@ from pipeline.config import ConfigError, load_config
 
 M = TypeVar("M", bound=BaseModel)
 
-__all__ = ["add_subcommand", "add_config_args", "add_tracking_args", "stage_config", "run_command", "UserError"]
+__all__ = [
+    "add_subcommand", "add_config_args", "add_tracking_args", "stage_config", "run_command", "UserError",
+    "stage_failed", "print_record_errors", "quiet_rdkit",
+]
 
 
 class UserError(Exception):
@@ -78,16 +81,71 @@ def tracking_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {"tracking_uri": getattr(args, "tracking_uri", None), "experiment": getattr(args, "experiment", "bondiff")}
 
 
+MAX_SHOWN_ERRORS = 10
+
+
+def print_record_errors(errors: Sequence[Any], label: str = "error", limit: int | None = MAX_SHOWN_ERRORS, more: str = "") -> None:
+    """One stderr line per per-record error (file, record, reason); ``limit`` None shows them all."""
+    shown = errors if limit is None else errors[:limit]
+    for e in shown:
+        print(f"  {label}: {e}", file=sys.stderr)
+    if len(errors) > len(shown):
+        print(f"  ... {len(errors) - len(shown)} more{' in ' + more if more else ''}", file=sys.stderr)
+
+
+def stage_failed(command: str, exc: BaseException, prefix: str = "") -> int:
+    """Report a :class:`~pipeline.types.StageError` in one line (plus every record error behind it,
+    since nothing was written that would list them); returns exit status 1."""
+    msg = str(exc)
+    for p in (f"{command}: ", f"{command.split()[-1]}: "):
+        msg = msg.removeprefix(p)
+    print(f"bondiff {command}: {prefix}{msg}", file=sys.stderr)
+    print_record_errors(list(getattr(exc, "errors", []) or []), limit=None)
+    return 1
+
+
+def quiet_rdkit(verbose: bool = False) -> None:
+    """RDKit's C++ log lines (warnings such as UFFTYPER, parse errors) go to the Python logger
+    ``rdkit``, shown only with -v; readers still capture them for their messages
+    (:func:`pipeline.ingest.rdlog.captured_rdkit_log`). Forked workers inherit the setting."""
+    try:
+        from rdkit import rdBase
+    except ImportError:  # pragma: no cover - rdkit is a dependency
+        return
+    rdBase.LogToPythonLogger()
+    logger = logging.getLogger("rdkit")
+    if not verbose:
+        logger.handlers = [logging.NullHandler()]
+        logger.propagate = False
+
+
 def run_command(args: argparse.Namespace) -> int:
+    from pipeline.io_paths import InputFileError, OutputPathError
+
+    verbose = bool(getattr(args, "verbose", False))
     logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    quiet_rdkit(verbose)
     try:
         return int(args.func(args) or 0)
-    except (UserError, ConfigError, FileNotFoundError) as exc:
-        print(f"bondiff {args.command}: error: {exc}", file=sys.stderr)
+    except (UserError, ConfigError, FileNotFoundError, OutputPathError, InputFileError) as exc:
+        msg = str(exc)
+        if isinstance(exc, FileNotFoundError) and exc.filename and exc.strerror:
+            msg = f"{exc.strerror}: {exc.filename}"
+        print(f"bondiff {args.command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # no traceback reaches a user: one line, the traceback with -v
+        if verbose:
+            raise
+        if isinstance(exc, OSError) and exc.strerror:
+            what = f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+        else:
+            what = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else 'no message'}"
+        print(f"bondiff {args.command}: failed: {what} (run with -v for the traceback)", file=sys.stderr)
+        return 1
+

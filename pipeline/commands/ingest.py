@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.commands._common import UserError, add_config_args, add_subcommand, add_tracking_args, stage_config, tracking_kwargs
+from pipeline.commands._common import UserError, add_config_args, add_subcommand, add_tracking_args, stage_config, stage_failed, tracking_kwargs
 
 EXAMPLES = """\
   bondiff ingest data/hutchison_dev --out work/hutchison          # reference set: molecules.smi + xyz/NAME/*.xyz
@@ -68,6 +68,7 @@ def _print_report(result, run_id: str | None) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from pipeline.ingest import IngestConfig, run_ingest
+    from pipeline.ingest.stage import check_ingest_paths
     from pipeline.types import StageError
 
     extra = {
@@ -91,6 +92,10 @@ def _run(args: argparse.Namespace) -> int:
             raise UserError(f"{flag} applies to QM9: add --qm9")
     if not args.paths and not cfg.qm9:
         raise UserError("nothing to read: give PATH... and/or --qm9")
+    try:  # before any work (and before an MLflow run is opened): a bad --out is a usage error
+        check_ingest_paths(cfg, args.paths, args.out)
+    except StageError as exc:
+        raise UserError(str(exc).removeprefix("ingest: ")) from None
 
     def call():
         return run_ingest(cfg, args.paths, args.out, force=args.force)
@@ -104,7 +109,6 @@ def _run(args: argparse.Namespace) -> int:
 
             result, run_id = track_stage("ingest", cfg, call, **tracking_kwargs(args))
     except StageError as exc:
-        print(f"bondiff ingest: {str(exc).removeprefix('ingest: ')}", file=sys.stderr)
-        return 1
+        return stage_failed("ingest", exc)
     _print_report(result, run_id)
     return 0

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -228,7 +227,9 @@ class DatasetWriter:
         from pipeline.hashing import path_hash
 
         self.out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.tmp-", dir=self.out_dir.parent))
+        from pipeline.atomic import temp_dir
+
+        tmp = temp_dir(self.out_dir)  # readable as the umask allows (mkdtemp alone makes it private)
         try:
             n_atoms = [z.shape[0] for z in self._z]
             n_confs = [c.shape[0] for c in self._coords]

@@ -3,11 +3,10 @@ one file or one file per molecule, every property carried over (+ ``valid`` / ``
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
+
+from pipeline.atomic import atomic_file, write_dir_atomic
 
 from pipeline.export.config import ExportConfig
 from pipeline.export.sdfio import SdfRecord, format_record, read_records
@@ -29,27 +28,20 @@ def safe_filename(name: str, used: set[str]) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    from pipeline.sample.sdf import atomic_path
-
-    with atomic_path(path) as tmp:
+    with atomic_file(path) as tmp:
         tmp.write_text(text)
 
 
 def _write_dir(out: Path, groups: dict[tuple[str, str], list[SdfRecord]]) -> int:
-    out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise StageError(f"{out} exists and is not an empty directory; choose a new --out for --per-molecule")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+
+    def build(tmp: Path) -> None:
         used: set[str] = set()
         for (title, _), recs in groups.items():
             (tmp / f"{safe_filename(title, used)}.sdf").write_text("".join(format_record(r) for r in recs))
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    write_dir_atomic(out, build)
     return len(groups)
 
 

@@ -22,8 +22,10 @@ import numpy as np
 
 from pipeline.ingest.elements import symbol
 from pipeline.ingest.qm9pack import decode_raw
-from pipeline.ingest.rdlog import captured_rdkit_log, quiet_stdio as _quiet_stdio
+from pipeline.ingest.rdlog import captured_rdkit_log, quiet_stdio as _quiet_stdio, rdkit_reason
+from pipeline.ingest.sdf import molblock_problem, query_problem
 from pipeline.ingest.records import AtomsRecord, Conformer, Filtered, MolBlockRecord, RecordProblem, Template
+from pipeline.sanity import geometry_problem
 from pipeline.types import RecordError
 
 __all__ = ["PerceptionOptions", "FilteredRecord", "perceive", "perceive_item", "formula"]
@@ -203,8 +205,7 @@ def _parse_template(tpl: Template) -> _ParsedTemplate:
     with captured_rdkit_log() as log:
         t = Chem.MolFromSmiles(tpl.smiles)
     if t is None:
-        why = f": {log[-1]}" if log else ""
-        raise RecordProblem(f"SMILES template {tpl.smiles!r} ({tpl.origin}) cannot be parsed{why}")
+        raise RecordProblem(f"SMILES template {tpl.smiles!r} ({tpl.origin}) cannot be parsed: {rdkit_reason(log, 'invalid SMILES')}")
     t = Chem.AddHs(t)
     partly = any(si.specified != Chem.StereoSpecified.Specified for si in Chem.FindPotentialStereo(t))
     return _ParsedTemplate(
@@ -282,12 +283,18 @@ def _with_template(z: np.ndarray, xyz: np.ndarray, tpl: Template, charge: int | 
 def _from_molblock(rec: MolBlockRecord, add_hydrogens: bool):
     from rdkit import Chem
 
+    why = molblock_problem(rec.block)
+    if why:
+        raise RecordProblem(f"broken MOL block: {why}")
     with captured_rdkit_log() as log:
         mol = Chem.MolFromMolBlock(rec.block, sanitize=False, removeHs=False, strictParsing=True)
     if mol is None:
-        raise RecordProblem(f"broken MOL block: {log[-1] if log else 'RDKit cannot parse it'}")
+        raise RecordProblem(f"broken MOL block: {rdkit_reason(log)}")
     if mol.GetNumAtoms() == 0:
         raise RecordProblem("MOL block has no atoms")
+    why = query_problem(mol)
+    if why:
+        raise RecordProblem(why)
     try:
         Chem.SanitizeMol(mol)
     except Exception as exc:
@@ -296,6 +303,9 @@ def _from_molblock(rec: MolBlockRecord, add_hydrogens: bool):
     pos = conf.GetPositions()
     if not conf.Is3D() or np.allclose(pos[:, 2], 0.0):
         raise RecordProblem("record has 2D coordinates (3D conformers needed)")
+    why = geometry_problem(pos)
+    if why:
+        raise RecordProblem(why)
     notes: tuple[str, ...] = ()
     if any(a.GetTotalNumHs() for a in mol.GetAtoms()):
         if not add_hydrogens:
@@ -359,6 +369,9 @@ def perceive(rec: AtomsRecord | MolBlockRecord, opts: PerceptionOptions) -> Conf
     else:
         z, xyz = np.asarray(rec.atomic_numbers), np.asarray(rec.coords, dtype=np.float64)
     _check_filters(z, opts)  # cheap: before bond perception
+    why = geometry_problem(xyz)
+    if why:
+        raise RecordProblem(why)
     if rec.template is not None:
         mol = _with_template(z, xyz, rec.template, rec.charge, opts.hueckel_fallback)
         notes: tuple[str, ...] = ("template",)

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Iterator
 
-__all__ = ["captured_rdkit_log", "quiet_stdio"]
+__all__ = ["captured_rdkit_log", "quiet_stdio", "rdkit_reason"]
 
 _LOGGER = "rdkit"
 
@@ -71,3 +71,31 @@ def captured_rdkit_log() -> Iterator[list[str]]:
         yield handler.messages
     finally:
         logger.handlers = saved
+
+
+def rdkit_reason(messages: list[str], default: str = "RDKit cannot parse it") -> str:
+    """One line from RDKit's captured log: the message itself, never the C++ stack trace that an
+    invariant violation prints ("Range Error: ... (Failed Expression: 98 < 20)")."""
+    lines: list[str] = []
+    for m in messages:
+        lines.extend(ln.strip() for ln in str(m).splitlines())
+    keep: list[str] = []
+    in_stack = False
+    for ln in lines:
+        if ln.startswith("Stacktrace:"):
+            in_stack = True
+            continue
+        if in_stack and (ln[:1].isdigit() or not ln or ln.startswith("-")):
+            continue
+        in_stack = False
+        if not ln or set(ln) <= set("*-") or (ln.startswith("[") and ln.endswith("]") and len(ln) < 12):
+            continue
+        if ln.startswith("Violation occurred"):
+            continue
+        keep.append(ln)
+    if not keep:
+        return default
+    if len(keep) >= 2 and keep[0].endswith("Error") and any(k.startswith("Failed Expression") for k in keep):
+        expr = next(k for k in keep if k.startswith("Failed Expression"))
+        return f"{keep[0]}: {keep[1]} ({expr})"
+    return keep[-1]

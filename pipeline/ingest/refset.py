@@ -17,6 +17,7 @@ from typing import Iterator
 from pipeline.ingest.records import ReadItem
 from pipeline.ingest.templates import read_charges, read_templates
 from pipeline.ingest.xyz import read_xyz
+from pipeline.io_paths import format_suffix, list_dir
 from pipeline.types import RecordError
 
 __all__ = ["is_refset", "read_refset"]
@@ -35,10 +36,19 @@ def read_refset(root: Path) -> Iterator[ReadItem]:
     if (root / "charges.txt").is_file():
         charges, cerr = read_charges(root / "charges.txt")
         yield from cerr
-    dirs = {d.name: d for d in sorted((root / "xyz").iterdir()) if d.is_dir()}
+    dirs: dict[str, Path] = {}
+    for d in sorted((root / "xyz").iterdir()):
+        if d.is_dir():
+            dirs[d.name] = d
+        else:
+            yield RecordError(str(d), "-", f"not read: xyz/ holds one folder per molecule (xyz/NAME/*.xyz), not files")
     for name, tpl in templates.items():
-        d = dirs.get(name)
-        files = sorted(d.glob("*.xyz")) if d is not None else []
+        files: list[Path] = []
+        for f, problem in list_dir(dirs[name]) if name in dirs else ():
+            if problem or format_suffix(f) != ".xyz":
+                yield RecordError(str(f), "-", problem or "not read: a reference set's conformers are .xyz files")
+            else:
+                files.append(f)
         if not files:
             yield RecordError(str(root / "molecules.smi"), tpl.origin.split()[-1], f"no conformers for {name} (expected xyz/{name}/*.xyz)")
             continue

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 from pipeline.config import config_hash
 from pipeline.hashing import combine_hashes, file_hash, path_hash
+from pipeline.io_paths import file_problem
 from pipeline.ingest.config import IngestConfig
 from pipeline.ingest.grouping import Group, Grouper
 from pipeline.ingest.parallel import perceive_all
@@ -31,7 +32,7 @@ from pipeline.ingest.records import Conformer
 from pipeline.ingest.splits import split_of
 from pipeline.types import InputDataset, RecordError, StageError, StageResult
 
-__all__ = ["run_ingest", "INGEST_VERSION", "cache_key", "describe_inputs"]
+__all__ = ["run_ingest", "check_ingest_paths", "INGEST_VERSION", "cache_key", "describe_inputs"]
 
 INGEST_VERSION = 1  # bump when the same inputs + config would give a different dataset
 _RUNTIME_KEYS = {"workers", "chunk_size", "serial_below", "smiles_templates"}  # do not change the output (templates: by content)
@@ -42,11 +43,11 @@ def describe_inputs(paths: Sequence[Path], cfg: IngestConfig) -> list[InputDatas
     out = []
     for p in paths:
         kind = input_kind(p)
-        digest = "missing" if kind == "missing" else path_hash(p)
+        digest = kind if kind in ("missing", "unreadable") else path_hash(p)
         out.append(InputDataset(name=p.name or str(p), path=str(p), digest=digest, context=kind))
     if cfg.smiles_templates is not None:
         t = Path(cfg.smiles_templates)
-        out.append(InputDataset(name=t.name, path=str(t), digest=file_hash(t) if t.is_file() else "missing", context="templates"))
+        out.append(InputDataset(name=t.name, path=str(t), digest="missing" if file_problem(t) else file_hash(t), context="templates"))
     if cfg.qm9:
         from pipeline.ingest.qm9pack import content_hash, csv_files
 
@@ -130,6 +131,21 @@ def _unique(name: str, used: set[str]) -> str:
     return out
 
 
+def check_ingest_paths(cfg: IngestConfig, paths: Sequence[Path], out_dir: Path) -> None:
+    """Before any work: the output folder may be written (a new/empty folder or an older dataset,
+    no input inside it) and a SMILES template file, when given, is readable; else :class:`StageError`."""
+    from pipeline.io_paths import OutputPathError, check_output_dir
+
+    try:
+        check_output_dir(out_dir, "manifest.json", inputs=[*paths, cfg.smiles_templates], what="dataset folder")
+    except OutputPathError as exc:
+        raise StageError(f"ingest: {exc}") from None
+    if cfg.smiles_templates is not None:
+        why = file_problem(cfg.smiles_templates)
+        if why:
+            raise StageError(f"ingest: SMILES template file {cfg.smiles_templates}: {why}")
+
+
 def run_ingest(cfg: IngestConfig, paths: Sequence[Path], out_dir: Path, force: bool = False) -> StageResult:
     """Read ``paths`` (and QM9 when ``cfg.qm9``) into a dataset at ``out_dir``; see the module doc."""
     import numpy as np
@@ -141,8 +157,7 @@ def run_ingest(cfg: IngestConfig, paths: Sequence[Path], out_dir: Path, force: b
     out_dir = Path(out_dir)
     if not paths and not cfg.qm9:
         raise StageError("ingest: no input given (pass paths, or enable qm9)")
-    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / "manifest.json").is_file())):
-        raise StageError(f"ingest: refusing to replace {out_dir}: it exists and is not a bondiff dataset")
+    check_ingest_paths(cfg, paths, out_dir)
     inputs = describe_inputs(paths, cfg)
     key = cache_key(cfg, inputs)
     if not force:
@@ -169,7 +184,8 @@ def run_ingest(cfg: IngestConfig, paths: Sequence[Path], out_dir: Path, force: b
     errors.extend(grouper.errors)
     if not len(grouper):
         first = f"; first: {errors[0]}" if errors else (f"; first filtered: {filtered[0]}" if filtered else "")
-        raise StageError(f"ingest: no good record in {n_records} records ({len(errors)} errors, {len(filtered)} filtered){first}")
+        raise StageError(f"ingest: no good record in {n_records} records ({len(errors)} errors, {len(filtered)} filtered){first}",
+                         errors + filtered)
 
     writer = DatasetWriter(out_dir)
     used: set[str] = set()

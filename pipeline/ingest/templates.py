@@ -10,19 +10,34 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.ingest.records import Template
+from pipeline.io_paths import InputFileError, encoding_problem, read_text
 from pipeline.types import RecordError
 
 __all__ = ["read_templates", "read_charges"]
 
 
+def _lines(p: Path, what: str) -> tuple[list[tuple[int, str]], list[RecordError]]:
+    """(line number, text) of the readable lines; a line that is not UTF-8 is an error of its own."""
+    try:
+        text = read_text(p)
+    except InputFileError as exc:
+        return [], [RecordError(str(p), "-", f"{what}: {exc}")]
+    good, errors = [], []
+    for ln, line in enumerate(text.splitlines(), start=1):
+        bad = encoding_problem(line, ln)
+        if bad:
+            errors.append(RecordError(str(p), f"line {ln}", bad))
+        else:
+            good.append((ln, line))
+    return good, errors
+
+
 def read_templates(path: Path) -> tuple[dict[str, Template], list[RecordError]]:
     """``{name: Template}`` and errors for malformed lines (blank lines and ``#`` comments are skipped)."""
     out: dict[str, Template] = {}
-    errors: list[RecordError] = []
     p = Path(path)
-    if not p.is_file():
-        return out, [RecordError(str(p), "-", "SMILES template file not found")]
-    for ln, line in enumerate(p.read_text(errors="replace").splitlines(), start=1):
+    lines, errors = _lines(p, "SMILES template file")
+    for ln, line in lines:
         s = line.strip()
         if not s or s.startswith("#"):
             continue
@@ -41,8 +56,8 @@ def read_templates(path: Path) -> tuple[dict[str, Template], list[RecordError]]:
 def read_charges(path: Path) -> tuple[dict[str, int], list[RecordError]]:
     """``NAME CHARGE`` lines (``charges.txt``); names not listed are neutral."""
     out: dict[str, int] = {}
-    errors: list[RecordError] = []
-    for ln, line in enumerate(Path(path).read_text(errors="replace").splitlines(), start=1):
+    lines, errors = _lines(Path(path), "charges file")
+    for ln, line in lines:
         tok = line.split()
         if not tok or tok[0].startswith("#"):
             continue

@@ -24,6 +24,7 @@ import numpy as np
 from pipeline.ingest import extxyz
 from pipeline.ingest.elements import atomic_number
 from pipeline.ingest.records import AtomsRecord, ReadItem, RecordProblem, Template
+from pipeline.io_paths import InputFileError, base_stem, encoding_problem, read_text
 from pipeline.types import RecordError
 
 __all__ = ["read_xyz", "parse_xyz_text", "QM9_PROPERTIES"]
@@ -121,7 +122,11 @@ def parse_xyz_text(
         frame += 1
         start = cur.i
         try:
-            yield _read_frame(cur, file, name, frame, charge, template)
+            rec = _read_frame(cur, file, name, frame, charge, template)
+            bad = encoding_problem("\n".join(cur.lines[start:cur.i]), start + 1)
+            if bad:
+                raise RecordProblem(bad)
+            yield rec
         except RecordProblem as exc:
             yield RecordError(file, str(frame), f"{exc} (frame starting at line {start + 1})")
             cur.i = max(cur.i, start + 1)
@@ -194,8 +199,8 @@ def _read_frame(cur: _Frame, file: str, name: str, frame: int, charge: int | Non
 def read_xyz(path: Path, name: str | None = None, charge: int | None = None, template: Template | None = None) -> Iterator[ReadItem]:
     """Read an xyz file (any of the flavours above); ``name`` defaults to the file's stem."""
     try:
-        text = Path(path).read_text(errors="replace")
-    except OSError as exc:
-        yield RecordError(str(path), "-", f"cannot read: {exc.strerror or exc}")
+        text = read_text(path)
+    except InputFileError as exc:
+        yield RecordError(str(path), "-", str(exc))
         return
-    yield from parse_xyz_text(text, str(path), name or Path(path).stem, charge, template)
+    yield from parse_xyz_text(text, str(path), name or base_stem(path), charge, template)

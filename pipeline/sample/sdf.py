@@ -8,31 +8,14 @@ hydrogens) with the generated coordinates; properties ``SMILES`` (input isomeric
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
+
+from pipeline.atomic import atomic_file as atomic_path  # one atomic writer (pipeline/atomic.py)
 
 __all__ = ["atomic_path", "write_sdf", "conformer_records"]
 
 CONFORMER_PROPS = ("conformer_index", "attempt", "mirror_fixed")
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temp path next to ``path``; on success rename it into place, else remove it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _set(mol, key: str, value: Any) -> None:

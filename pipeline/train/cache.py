@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from pipeline.atomic import umask_mode
 from pipeline.train.data import MoleculeRecord, load_records
 from pipeline.types import RecordError
 
@@ -73,6 +74,7 @@ def save_records(path: Path, records: Sequence[MoleculeRecord], errors: Sequence
     arrays["R"] = np.concatenate([r.R.reshape(-1) for r in records]) if records else np.zeros(0)
     arrays["eigvals"] = np.concatenate([r.eigvals for r in records]) if records else np.zeros(0)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
+    umask_mode(tmp)  # mkstemp makes it 0600
     os.close(fd)
     try:
         np.savez(tmp, **arrays)

@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from pipeline.atomic import umask_mode
+
 __all__ = ["save_checkpoint", "load_checkpoint", "LAST"]
 
 LAST = "last.pt"
@@ -23,6 +25,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    umask_mode(tmp)  # mkstemp makes it 0600
     os.close(fd)
     try:
         torch.save(state, tmp)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from pipeline.atomic import umask_mode
 from pipeline.train.config import TrainConfig
 from pipeline.types import InputDataset, MetricLogger, NullLogger, StageError, StageResult
 
@@ -48,6 +49,7 @@ def build_spec(cfg: TrainConfig, prior_params, max_atoms: int, info: dict | None
 
 def _write_json(path: Path, data: dict) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    umask_mode(tmp)  # mkstemp makes it 0600
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh, indent=2, default=str)
         fh.write("\n")
