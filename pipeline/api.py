@@ -18,8 +18,6 @@ from typing import Any, Sequence
 
 __all__ = ["generate_conformers", "generate_conformers_batch", "clear_model_cache", "ConformerGenerationError"]
 
-DEFAULT_STEPS = 50
-
 
 class ConformerGenerationError(ValueError):
     """No conformer could be generated for a molecule; the message says why."""
@@ -59,34 +57,36 @@ def _prepare(item: Any, index: int, seed: int):
 def generate_conformers_batch(
     mols: Sequence[Any],
     num_confs: int = 10,
-    sampler: str = "ode",
-    steps: int = DEFAULT_STEPS,
+    sampler: str | None = None,
+    steps: int | None = None,
     seed: int = 0,
     model: Any = None,
     device: str | None = None,
-    atom_budget: int = 4096,
+    atom_budget: int | None = None,
     progress: bool = False,
     return_errors: bool = False,
-    divergence: Any = None,
-    refine: str = "none",
-    refine_max_iters: int = 200,
-    threads: int | None = 1,
+    **settings: Any,
 ):
     """Conformers for many molecules (SMILES or RDKit Mols) in shared batches.
 
     Returns a list aligned with ``mols``: a ``Mol`` with conformers, or ``None`` for a molecule that
     could not be sampled. With ``return_errors`` also the list of
-    :class:`~pipeline.types.RecordError` (record = position, 1-based, and name). ``divergence``
-    (a :class:`~pipeline.sample.config.DivergenceConfig`) sets what counts as a diverged sample.
-    ``refine="mmff"`` relaxes every sample with MMFF94 (UFF without parameters) for at most
-    ``refine_max_iters`` iterations. ``threads``: torch intra-op threads on a CPU (1 by default: the
-    denoiser's tensors are small and extra threads mostly spin; None = torch's default).
+    :class:`~pipeline.types.RecordError` (record = position, 1-based, and name). ``sampler``, ``steps``,
+    ``atom_budget`` and the keyword ``settings`` are the fields of
+    :class:`~pipeline.sample.config.SampleConfig` (None = its default), e.g. ``refine="none"`` for the
+    raw diffusion samples (default: relaxed with MMFF94, UFF without parameters), ``divergence`` (a
+    :class:`~pipeline.sample.config.DivergenceConfig`), ``threads`` (torch intra-op threads on a CPU).
+    ``device`` None = CUDA when available, else the CPU.
     """
-    from pipeline.sample.generate import generate_detailed, resolve_device, spec_max_atoms
+    from pipeline.sample.generate import generate_detailed, sample_config
     from pipeline.sample.inputs import DEFAULT_ELEMENTS, check_supported, spec_elements
+    from pipeline.sample.modelspec import resolve_device, spec_max_atoms
     from pipeline.types import RecordError
 
     dev = resolve_device(device)
+    cfg = sample_config(
+        num_confs=num_confs, sampler=sampler, steps=steps, seed=seed, device=dev, atom_budget=atom_budget, progress=progress, **settings
+    )
     denoiser, spec = _model(model, dev)
     prepared: list[Any] = []
     errors: list[RecordError] = []
@@ -107,21 +107,7 @@ def generate_conformers_batch(
     out_mols: list[Any] = [None] * len(prepared)
     if ok:
         res = generate_detailed(
-            [mi.mol for mi in ok],
-            denoiser,
-            spec,
-            num_confs,
-            sampler,
-            steps,
-            seed,
-            dev,
-            atom_budget,
-            progress=progress,
-            divergence=divergence,
-            records=[("<api>", f"{mi.record} ({mi.name})") for mi in ok],
-            refine=refine,
-            refine_max_iters=refine_max_iters,
-            threads=threads,
+            [mi.mol for mi in ok], denoiser, spec, config=cfg, records=[("<api>", f"{mi.record} ({mi.name})") for mi in ok]
         )
         errors += res.errors
         it = iter(res.mols)
@@ -142,26 +128,24 @@ def generate_conformers_batch(
 def generate_conformers(
     mol_or_smiles: Any,
     num_confs: int = 10,
-    sampler: str = "ode",
-    steps: int = DEFAULT_STEPS,
+    sampler: str | None = None,
+    steps: int | None = None,
     seed: int = 0,
     model: Any = None,
     device: str | None = None,
-    divergence: Any = None,
-    refine: str = "none",
-    refine_max_iters: int = 200,
+    **settings: Any,
 ):
     """``num_confs`` conformers of one molecule (SMILES or RDKit ``Mol``) -> RDKit ``Mol``.
 
-    ``sampler``: ``ode`` (PF-ODE, deterministic given the seed) or ``sde``; ``model``: None (the shipped
-    model), ``"latest"`` (latest registered), a model dir / checkpoint / ``models:/`` URI, or a loaded
+    ``sampler`` / ``steps`` / ``settings``: fields of :class:`~pipeline.sample.config.SampleConfig`
+    (None = its default; ``refine="none"`` = raw samples); ``model``: None (the shipped model),
+    ``"latest"`` (latest registered), a model dir / checkpoint / ``models:/`` URI, or a loaded
     ``(denoiser, spec)`` pair. Conformers that diverge are retried; if fewer than ``num_confs``
     survive the ``Mol`` has fewer conformers. Raises :class:`ConformerGenerationError` when none
     could be generated (bad SMILES, unsupported element, too many atoms, ...).
     """
     mols, errors = generate_conformers_batch(
-        [mol_or_smiles], num_confs, sampler, steps, seed, model, device, return_errors=True, divergence=divergence,
-        refine=refine, refine_max_iters=refine_max_iters,
+        [mol_or_smiles], num_confs, sampler, steps, seed, model, device, return_errors=True, **settings
     )
     if mols[0] is None:
         raise ConformerGenerationError("; ".join(str(e) for e in errors) or "no conformer generated")

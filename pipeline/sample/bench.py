@@ -57,8 +57,8 @@ def bench_bondiff(mols: Sequence[Any], n: int, model: Any, spec: Any, args: argp
     div = DivergenceConfig(min_bond_length=0.0, max_bond_length=1e6, max_radius=1e9) if args.untrained else DivergenceConfig()
     t0, c0 = time.perf_counter(), time.process_time()
     out = generate_detailed(
-        mols, model, spec, n, args.sampler, args.steps, args.seed, args.device, args.atom_budget,
-        divergence=div, progress=False, threads=args.threads,
+        mols, model, spec, n, sampler=args.sampler, steps=args.steps, seed=args.seed, device=args.device,
+        atom_budget=args.atom_budget, divergence=div, progress=False, threads=args.threads,
     )
     if str(args.device).startswith("cuda"):
         torch.cuda.synchronize()
@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pipeline.sample.stage import load_model
 
         model, spec, label = load_model(args.model, args.device)
-    from pipeline.sample.generate import spec_max_atoms
+    from pipeline.sample.modelspec import spec_max_atoms
 
     mols, skipped = _load_molecules(args.smi, args.limit, spec_max_atoms(spec))
     atoms = sum(m.GetNumAtoms() for m in mols)

@@ -2,8 +2,10 @@
 
 Record layout: title = molecule name; mol block = the molecule graph (bonds, charges, explicit
 hydrogens) with the generated coordinates; properties ``SMILES`` (input isomeric identity),
-``conformer_index``, ``sampler``, ``steps``, ``seed``, ``model_version``, ``run_id`` (when tracked),
-``stereo_assigned`` (when unspecified stereo was sampled), ``mirror_fixed`` and ``attempt``.
+``conformer_index``, ``sampler``, ``steps``, ``seed``, ``model`` (name@weights hash), ``model_version``,
+``run_id`` (when tracked), ``stereo_assigned`` (when unspecified stereo was sampled), and per conformer
+``attempt``, ``mirror_fixed``, ``refined`` (force field or none), ``energy_kcal_mol`` and
+``refine_converged`` (when refined) and ``stereo_ok`` (stereo of the written coordinates).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pipeline.atomic import atomic_file as atomic_path  # one atomic writer (pip
 
 __all__ = ["atomic_path", "write_sdf", "conformer_records"]
 
-CONFORMER_PROPS = ("conformer_index", "attempt", "mirror_fixed")
+CONFORMER_PROPS = ("conformer_index", "attempt", "mirror_fixed", "refined", "energy_kcal_mol", "refine_converged", "stereo_ok")
 
 
 def _set(mol, key: str, value: Any) -> None:
@@ -35,9 +37,8 @@ def conformer_records(
     """``(mol, conformer id, properties)`` for every conformer of ``mol`` (conformer props included)."""
     for conf in mol.GetConformers():
         p = dict(props)
-        for key in CONFORMER_PROPS:
-            if conf.HasProp(key):
-                p[key] = conf.GetProp(key) if key != "mirror_fixed" else conf.GetBoolProp(key)
+        have = conf.GetPropsAsDict()
+        p.update({key: have[key] for key in CONFORMER_PROPS if key in have})
         p.setdefault("conformer_index", conf.GetId())
         yield mol, conf.GetId(), {"_Name": name, **p}
 

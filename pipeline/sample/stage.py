@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.sample.config import SampleConfig
-from pipeline.sample.generate import generate_detailed, spec_max_atoms
+from pipeline.sample.generate import generate_detailed
+from pipeline.sample.modelspec import model_label, resolve_device, spec_max_atoms
 from pipeline.sample.inputs import DEFAULT_ELEMENTS, MoleculeInput, SampleInputs, read_inputs, spec_elements
 from pipeline.sample.sdf import atomic_path, conformer_records, write_sdf
 from pipeline.types import InputDataset, MetricLogger, NullLogger, StageError, StageResult
 
-__all__ = ["run_sample", "load_model", "ModelRef"]
+__all__ = ["run_sample", "load_model", "model_name", "ModelRef"]
 
 ModelRef = Any  # str | Path | None | (Denoiser, ModelSpec)
 
@@ -30,14 +31,24 @@ def load_model(model: ModelRef, device: str | None = "cpu") -> tuple[Any, Any, s
         return denoiser, spec, str(_spec_version(spec) or "in-memory")
     from pipeline.model.io import load_denoiser
 
-    from pipeline.sample.generate import resolve_device
-
     if model is not None and model != "latest" and not str(model).startswith("models:/") and not Path(model).exists():
         raise FileNotFoundError(
             f"model not found: {model} (give a model directory, a checkpoint file or models:/bondiff-denoiser/<version>)"
         )
     denoiser, spec = load_denoiser(model, resolve_device(device))
     return denoiser, spec, str(model or _spec_version(spec) or "shipped")
+
+
+def model_name(model: ModelRef) -> str:
+    """A short name for a model reference: ``bondiff-shipped``, ``latest``, ``bondiff-denoiser/3``, a path's last part."""
+    if isinstance(model, tuple):
+        return "in-memory"
+    if model is None:
+        return "bondiff-shipped"
+    text = str(model)
+    if text.startswith("models:/"):
+        return text[len("models:/") :]
+    return Path(text).name or text
 
 
 def _spec_version(spec: Any) -> Any:
@@ -88,28 +99,14 @@ def run_sample(
     if not mols:
         raise StageError(f"no usable molecule in {inputs.describe()}: {len(errors)} error(s); first: {errors[0]}")
     out = generate_detailed(
-        [m.mol for m in mols],
-        denoiser,
-        spec,
-        _counts(cfg, mols),
-        cfg.sampler,
-        cfg.steps,
-        cfg.seed,
-        cfg.device,
-        cfg.atom_budget,
-        divergence=cfg.divergence,
-        mirror_fix=cfg.stereo.mirror_fix,
-        progress=cfg.progress,
-        records=[(m.source, f"{m.record} ({m.name})") for m in mols],
-        refine=cfg.refine,
-        refine_max_iters=cfg.refine_max_iters,
-        threads=cfg.threads,
+        [m.mol for m in mols], denoiser, spec, _counts(cfg, mols), cfg, records=[(m.source, f"{m.record} ({m.name})") for m in mols]
     )
     errors += out.errors
     if out.stats.generated == 0:
         raise StageError(f"no conformer could be generated for {inputs.describe()}; first error: {errors[0]}")
     run_id = getattr(logger, "run_id", None)
-    common = {"sampler": cfg.sampler, "steps": cfg.steps, "seed": cfg.seed, "model_version": version, "run_id": run_id}
+    label = model_label(model_name(model), denoiser)
+    common = {"sampler": cfg.sampler, "steps": cfg.steps, "seed": cfg.seed, "model": label, "model_version": version, "run_id": run_id}
     records = (
         rec
         for mi, gm in zip(mols, out.mols)
@@ -148,7 +145,7 @@ def run_sample(
         metrics=metrics,
         artifacts=artifacts,
         inputs=ds_inputs,
-        tags={"model_version": version, "sampler": cfg.sampler},
+        tags={"model_version": version, "model": label, "sampler": cfg.sampler},
         errors=errors,
         extra={"stats": out.stats, "molecules": len(mols)},
     )

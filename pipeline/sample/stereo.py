@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["StereoTarget", "StereoCheck", "stereo_target", "check_stereo", "mirror_guard"]
+__all__ = ["StereoTarget", "StereoCheck", "StereoTally", "stereo_target", "check_stereo", "mirror_fix"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,36 @@ class StereoCheck:
     @property
     def all_centres_inverted(self) -> bool:
         return self.n_centres > 0 and self.centres_inverted == self.n_centres
+
+    @property
+    def right(self) -> bool:
+        """Every specified centre and double bond as the graph asks."""
+        return self.centres_ok == self.n_centres and self.double_bonds_ok == self.n_double_bonds
+
+    def mirrored(self) -> "StereoCheck":
+        """The check of the mirror image (x -> -x inverts every centre, keeps every E/Z), without re-perceiving."""
+        return StereoCheck(self.n_centres, self.centres_inverted, self.centres_ok, self.n_double_bonds, self.double_bonds_ok)
+
+
+@dataclass
+class StereoTally:
+    """Stereo counts summed over conformers (per centre and per double bond)."""
+
+    centres: int = 0
+    centres_ok: int = 0
+    double_bonds: int = 0
+    double_bonds_ok: int = 0
+
+    def add(self, chk: StereoCheck) -> None:
+        self.centres += chk.n_centres
+        self.centres_ok += chk.centres_ok
+        self.double_bonds += chk.n_double_bonds
+        self.double_bonds_ok += chk.double_bonds_ok
+
+    def fractions(self) -> tuple[float, float]:
+        """(centres right, double bonds right); nan where there are none."""
+        nan = float("nan")
+        return (self.centres_ok / self.centres if self.centres else nan, self.double_bonds_ok / self.double_bonds if self.double_bonds else nan)
 
 
 _OPPOSITE = {"R": "S", "S": "R"}
@@ -83,12 +113,10 @@ def check_stereo(mol, coords: np.ndarray, target: StereoTarget) -> StereoCheck:
     return StereoCheck(len(target.centres), ok, inv, len(target.double_bonds), bok)
 
 
-def mirror_guard(
-    mol, coords: np.ndarray, target: StereoTarget, enabled: bool = True
-) -> tuple[np.ndarray, bool, StereoCheck, StereoCheck]:
-    """Return ``(coords, mirrored, check_before, check_after)``; mirrors when all centres are inverted."""
-    before = check_stereo(mol, coords, target)
+def mirror_fix(coords: np.ndarray, before: StereoCheck, enabled: bool = True) -> tuple[np.ndarray, bool, StereoCheck]:
+    """The mirror guard: ``(coords, mirrored, check after)``; reflects when every centre is inverted.
+
+    ``before`` is the stereo already perceived on ``coords`` (the reflection's check follows from it)."""
     if not (enabled and before.all_centres_inverted):
-        return coords, False, before, before
-    mirrored = coords * np.array([-1.0, 1.0, 1.0], dtype=coords.dtype)
-    return mirrored, True, before, check_stereo(mol, mirrored, target)
+        return coords, False, before
+    return coords * np.array([-1.0, 1.0, 1.0], dtype=coords.dtype), True, before.mirrored()

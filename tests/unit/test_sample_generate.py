@@ -8,8 +8,9 @@ from rdkit import Chem
 
 from pipeline.chem import conformer_coords
 from pipeline.model import ModelSpec
-from pipeline.sample.config import DivergenceConfig
-from pipeline.sample.generate import divergence_reason, generate, generate_detailed
+from pipeline.sample.config import DivergenceConfig, StereoConfig
+from pipeline.sample.draw import divergence_reason
+from pipeline.sample.generate import generate, generate_detailed
 from pipeline.sample.inputs import prepare_molecule
 from pipeline.sample.stereo import check_stereo, stereo_target
 from pipeline.sample.testing import PoisonFirstRun, ReferenceDenoiser, etkdg_coords, tiny_model
@@ -38,7 +39,7 @@ def _distances(x):
 
 def test_reference_denoiser_reproduces_geometry_and_stereo(mols, refs):
     spec = ModelSpec()
-    out = generate_detailed(mols, ReferenceDenoiser(refs), spec, 2, "ode", 8, 0, "cpu", 40, progress=False)
+    out = generate_detailed(mols, ReferenceDenoiser(refs), spec, 2, sampler="ode", steps=8, atom_budget=40, progress=False, refine="none")
     assert out.errors == []
     for m, r, g in zip(mols, refs, out.mols):
         xs = conformer_coords(g)
@@ -47,18 +48,19 @@ def test_reference_denoiser_reproduces_geometry_and_stereo(mols, refs):
         assert [c.GetBoolProp("mirror_fixed") for c in g.GetConformers()] == [False, False]
         assert [c.GetIntProp("conformer_index") for c in g.GetConformers()] == [0, 1]
     s = out.stats
-    assert s.generated == 6 and s.failed == 0 and s.mirror_fixed == 0
-    assert s.centres == 2 * (1 + 2) and s.centres_ok_before == s.centres_ok_after == s.centres
-    assert s.double_bonds == 2 and s.double_bonds_ok == 2
+    assert s.generated == 6 and s.failed == 0 and s.mirror_fixed == 0 and s.stereo_wrong == 0
+    assert s.written.centres == 2 * (1 + 2) and s.raw.centres_ok == s.written.centres_ok == s.written.centres
+    assert s.written.double_bonds == 2 and s.written.double_bonds_ok == 2
 
 
 def test_mirror_guard_fixes_all_inverted_samples(mols, refs):
     spec = ModelSpec()
-    out = generate_detailed(mols, ReferenceDenoiser(refs, mirror=True), spec, 2, "ode", 8, 0, "cpu", 40, progress=False)
+    out = generate_detailed(mols, ReferenceDenoiser(refs, mirror=True), spec, 2, sampler="ode", steps=8, atom_budget=40, progress=False, refine="none")
     s = out.stats
-    assert s.centres_ok_before == 0 and s.centres_ok_after == s.centres > 0
+    assert s.raw.centres_ok == 0 and s.written.centres_ok == s.written.centres > 0
+    assert s.first_draw.centres_ok == 0  # the draws themselves were all inverted
     assert s.mirror_fixed == 4  # ala and amino_alcohol, 2 conformers each; the salt has no centre
-    assert s.double_bonds_ok == s.double_bonds  # reflection keeps E/Z
+    assert s.written.double_bonds_ok == s.written.double_bonds  # reflection keeps E/Z
     for m, r, g in zip(mols, refs, out.mols):
         target = stereo_target(m)
         for conf in g.GetConformers():
@@ -71,14 +73,16 @@ def test_mirror_guard_fixes_all_inverted_samples(mols, refs):
 
 def test_mirror_guard_can_be_disabled(mols, refs):
     spec = ModelSpec()
-    out = generate_detailed(mols[:1], ReferenceDenoiser(refs[:1], mirror=True), spec, 1, "ode", 4, 0, "cpu", progress=False, mirror_fix=False)
-    assert out.stats.mirror_fixed == 0 and out.stats.centres_ok_after == 0
+    out = generate_detailed(mols[:1], ReferenceDenoiser(refs[:1], mirror=True), spec, 1, sampler="ode", steps=4, progress=False,
+                            refine="none", stereo=StereoConfig(mirror_fix=False), divergence=DivergenceConfig(retry_wrong_stereo=False))
+    assert out.stats.mirror_fixed == 0 and out.stats.written.centres_ok == 0 and out.stats.stereo_wrong == 1
+    assert not out.mols[0].GetConformer().GetBoolProp("stereo_ok")
 
 
 def test_nan_on_first_attempt_is_retried_with_new_seed(mols, refs):
     spec = ModelSpec()
     poisoned = PoisonFirstRun(ReferenceDenoiser(refs), n_atoms=mols[1].GetNumAtoms(), runs=1)
-    out = generate_detailed(mols, poisoned, spec, 2, "sde", 6, 0, "cpu", 10_000, progress=False)
+    out = generate_detailed(mols, poisoned, spec, 2, sampler="sde", steps=6, atom_budget=10_000, progress=False, refine="none")
     assert out.errors == []
     assert out.stats.generated == 6 and out.stats.retried == 2
     attempts = [[c.GetIntProp("attempt") for c in g.GetConformers()] for g in out.mols]
@@ -90,7 +94,7 @@ def test_persistent_divergence_is_reported_never_written(mols, refs):
     spec = ModelSpec()
     poisoned = PoisonFirstRun(ReferenceDenoiser(refs), n_atoms=mols[0].GetNumAtoms(), runs=100)
     div = DivergenceConfig(max_retries=2)
-    result, errors = generate(mols, poisoned, spec, 2, "ode_euler", 4, 0, "cpu", 10_000, divergence=div, progress=False)
+    result, errors = generate(mols, poisoned, spec, 2, sampler="ode_euler", steps=4, atom_budget=10_000, divergence=div, progress=False, refine="none")
     assert result[0].GetNumConformers() == 0
     assert [g.GetNumConformers() for g in result[1:]] == [2, 2]
     assert len(errors) == 1 and "ala" in errors[0].record
@@ -100,21 +104,21 @@ def test_persistent_divergence_is_reported_never_written(mols, refs):
 def test_real_tiny_denoiser_output_is_finite_and_graph_kept(mols):
     model, spec = tiny_model(seed=1)
     div = DivergenceConfig(min_bond_length=0.0, max_bond_length=50.0, max_radius=1e4)  # untrained model: only non-finite counts
-    result, errors = generate(mols, model, spec, [2, 1, 3], "ode_euler", 2, 5, "cpu", 10_000, divergence=div, progress=False)
+    result, errors = generate(mols, model, spec, [2, 1, 3], sampler="ode_euler", steps=2, seed=5, atom_budget=10_000, divergence=div, progress=False, refine="none")
     assert errors == []
     for m, g, k in zip(mols, result, [2, 1, 3]):
         assert g.GetNumConformers() == k
         assert np.isfinite(conformer_coords(g)).all()
         assert Chem.MolToSmiles(g) == Chem.MolToSmiles(m)  # same graph, hydrogens, charges, stereo
         assert [a.GetAtomicNum() for a in g.GetAtoms()] == [a.GetAtomicNum() for a in m.GetAtoms()]
-    again, _ = generate(mols, model, spec, [2, 1, 3], "ode_euler", 2, 5, "cpu", 10_000, divergence=div, progress=False)
+    again, _ = generate(mols, model, spec, [2, 1, 3], sampler="ode_euler", steps=2, seed=5, atom_budget=10_000, divergence=div, progress=False, refine="none")
     np.testing.assert_allclose(conformer_coords(again[2]), conformer_coords(result[2]))  # seeded
 
 
 def test_unusable_molecules_are_errors_not_crashes(mols, refs):
     spec = ModelSpec(max_atoms=12)
     implicit = Chem.MolFromSmiles("CCO")
-    result, errors = generate([mols[0], implicit], ReferenceDenoiser(refs), spec, 1, "ode", 2, 0, "cpu", progress=False)
+    result, errors = generate([mols[0], implicit], ReferenceDenoiser(refs), spec, 1, sampler="ode", steps=2, progress=False)
     reasons = " | ".join(e.reason for e in errors)
     assert "exceeds the model's limit of 12" in reasons and "implicit hydrogens" in reasons
     assert [g.GetNumConformers() for g in result] == [0, 0]
@@ -135,7 +139,7 @@ def test_refine_mmff_relaxes_untrained_samples(mols):
     """An untrained model's samples have wild bond lengths; refine="mmff" brings them to force-field values."""
     model, spec = tiny_model(seed=3)
     mol = mols[0]  # alanine
-    raw = generate_detailed([mol], model, spec, num_confs=3, sampler="ode", steps=8, seed=1, progress=False)
+    raw = generate_detailed([mol], model, spec, num_confs=3, sampler="ode", steps=8, seed=1, progress=False, refine="none")
     ref = generate_detailed([mol], model, spec, num_confs=3, sampler="ode", steps=8, seed=1, progress=False, refine="mmff", refine_max_iters=500)
     assert ref.stats.refined == 3 and raw.stats.refined == 0
     bonds = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()]
@@ -172,7 +176,7 @@ def test_sampling_runs_with_the_requested_threads_and_restores_them(mols):
         generate_detailed([mols[0]], spy, spec, num_confs=1, sampler="ode", steps=2, progress=False, threads=1)
         assert set(seen) == {1} and torch.get_num_threads() == 2
         seen.clear()
-        generate_detailed([mols[0]], spy, spec, num_confs=1, sampler="ode", steps=2, progress=False, threads=None)
+        generate_detailed([mols[0]], spy, spec, num_confs=1, sampler="ode", steps=2, progress=False, threads=0)
         assert set(seen) == {2}
 
 
@@ -199,7 +203,7 @@ def test_wrong_stereo_is_redrawn_and_never_costs_a_conformer(mols, refs):
     target = stereo_target(mol)
 
     def run(**div):
-        out = generate_detailed([mol], _WrongIsomerFirst(wrong, right), spec, num_confs=2, sampler="ode", steps=6,
+        out = generate_detailed([mol], _WrongIsomerFirst(wrong, right), spec, num_confs=2, sampler="ode", steps=6, refine="none",
                                 progress=False, divergence=DivergenceConfig(**div))
         checks = [check_stereo(mol, np.array(c.GetPositions()), target) for c in out.mols[0].GetConformers()]
         return out, checks
@@ -211,3 +215,38 @@ def test_wrong_stereo_is_redrawn_and_never_costs_a_conformer(mols, refs):
     assert out.stats.stereo_retried == 0 and all(c.double_bonds_ok == 0 for c in checks)
     out, checks = run(max_retries=0)  # no retry left: the wrong sample is kept, not dropped
     assert out.stats.generated == 2 and not out.errors and all(c.double_bonds_ok == 0 for c in checks)
+
+
+def test_relaxation_that_inverts_a_centre_is_caught(mols, refs, monkeypatch):
+    """Stereo is judged on what is written: a force field that inverts a centre (here: every first
+    relaxation returns the mirror image) makes a redraw, or, with no retry left, a flagged conformer."""
+    from pipeline.sample import refine
+
+    mol = mols[0]  # alanine: one centre
+    real = refine.Relaxer.relax
+    calls = []
+
+    def inverting_first(self, coords):
+        calls.append(1)
+        r = real(self, coords)
+        if len(calls) == 1:
+            return refine.Relaxed(r.coords * np.array([-1.0, 1.0, 1.0]), r.force_field, r.energy, r.converged)
+        return r
+
+    monkeypatch.setattr(refine.Relaxer, "relax", inverting_first)
+    spec, target = ModelSpec(), stereo_target(mol)
+    out = generate_detailed([mol], ReferenceDenoiser(refs[:1]), spec, 1, sampler="ode", steps=4, progress=False, refine="mmff")
+    conf = out.mols[0].GetConformer()
+    assert out.stats.stereo_retried == 1 and conf.GetIntProp("attempt") == 1
+    assert conf.GetBoolProp("stereo_ok") and check_stereo(mol, np.array(conf.GetPositions()), target).right
+    assert out.stats.metrics()["stereo_centres_correct"] == 1.0
+
+    calls.clear()
+    out = generate_detailed([mol], ReferenceDenoiser(refs[:1]), spec, 1, sampler="ode", steps=4, progress=False, refine="mmff",
+                            divergence=DivergenceConfig(max_retries=0))
+    conf = out.mols[0].GetConformer()
+    assert not check_stereo(mol, np.array(conf.GetPositions()), target).right  # written as relaxed: wrong ...
+    assert not conf.GetBoolProp("stereo_ok") and out.stats.stereo_wrong == 1  # ... and flagged
+    m = out.stats.metrics()
+    assert m["stereo_centres_correct"] == 0.0 and m["stereo_centres_correct_before_guard"] == 1.0
+    assert conf.GetProp("refined") == "MMFF94" and conf.HasProp("energy_kcal_mol") and conf.HasProp("refine_converged")

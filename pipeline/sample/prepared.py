@@ -1,0 +1,77 @@
+"""One record per input molecule, built once and used by every later step of sampling: the graph the
+denoiser reads, the bonds (prior, divergence check), the prior's factor R (one eigendecomposition
+per molecule, not per sample) and the stereo the graph asks for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from pipeline.sample.modelspec import spec_max_atoms
+from pipeline.sample.stereo import StereoTarget, stereo_target
+
+__all__ = ["PreparedMolecule", "prepare_molecules", "default_featurizer"]
+
+
+@dataclass
+class PreparedMolecule:
+    mol: Any  # RDKit Mol, hydrogens explicit
+    graph: Any  # the denoiser's input (torch-geometric Data)
+    bonds: np.ndarray  # [B, 3] (i, j, order)
+    target: StereoTarget
+    _factor: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+
+    @property
+    def n_atoms(self) -> int:
+        return self.mol.GetNumAtoms()
+
+    def factor(self, prior_params: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(R, eigenvalues of J)`` of the prior (computed on first use)."""
+        if self._factor is None:
+            self._factor = prior_params.factor(self.n_atoms, self.bonds)
+        return self._factor
+
+
+def default_featurizer(spec: Any) -> Callable[[Any], Any]:
+    from pipeline.model.features import featurize
+
+    feature_cfg = getattr(spec, "features", None)
+    return lambda m: featurize(m, feature_cfg)
+
+
+def _rejection(mol: Any, max_atoms: int | None) -> str | None:
+    if mol is None or mol.GetNumAtoms() == 0:
+        return "empty molecule"
+    if any(a.GetNumImplicitHs() > 0 for a in mol.GetAtoms()):
+        return "molecule has implicit hydrogens; add them first (Chem.AddHs)"
+    if max_atoms is not None and mol.GetNumAtoms() > max_atoms:
+        return f"{mol.GetNumAtoms()} atoms (with hydrogens) exceeds the model's limit of {max_atoms}"
+    return None
+
+
+def prepare_molecules(
+    mols: Sequence[Any], spec: Any, featurizer: Callable[[Any], Any] | None = None
+) -> tuple[list[PreparedMolecule | None], dict[int, str]]:
+    """``(prepared, {index: rejection reason})``; ``prepared[i]`` is None for a rejected molecule."""
+    from pipeline.chem import bonds_array
+
+    featurizer = featurizer or default_featurizer(spec)
+    max_atoms = spec_max_atoms(spec)
+    prepared: list[PreparedMolecule | None] = []
+    rejected: dict[int, str] = {}
+    for i, mol in enumerate(mols):
+        reason = _rejection(mol, max_atoms)
+        graph = None
+        if reason is None:
+            try:
+                graph = featurizer(mol)
+            except (ValueError, KeyError) as exc:
+                reason = f"cannot featurize: {exc}"
+        if reason is not None:
+            rejected[i] = reason
+            prepared.append(None)
+            continue
+        prepared.append(PreparedMolecule(mol, graph, bonds_array(mol), stereo_target(mol)))
+    return prepared, rejected
