@@ -51,7 +51,8 @@ def test_sdf_records_properties_and_errors(tmp_path, reference_model):
     for r in recs:
         assert r.GetProp("sampler") == "ode" and r.GetProp("steps") == "4" and r.GetProp("seed") == "11"
         assert r.GetProp("run_id") == "abc123" and r.GetProp("model_version") == "in-memory"
-        assert r.GetProp("mirror_fixed") in {"true", "false"}
+        assert r.GetProp("mirror_fixed") in {"true", "false"} and r.GetProp("model") == "in-memory"
+        assert r.GetProp("stereo_ok") == "true" and r.GetProp("refined") == "none" and not r.HasProp("energy_kcal_mol")
         assert np.isfinite(r.GetConformer().GetPositions()).all()
         assert all(a.GetNumImplicitHs() == 0 for a in r.GetAtoms())  # hydrogens are in the file
     assert [r.GetProp("conformer_index") for r in recs] == ["0", "1"] * 3
@@ -100,11 +101,20 @@ def test_missing_model_path_is_named(tmp_path):
 def test_saved_tiny_model_end_to_end(tmp_path):
     model, spec = tiny_model(seed=2, max_atoms=30)
     model_dir = save_model(tmp_path / "model", model, spec)
-    cfg = SampleConfig(num_confs=2, steps=2, sampler="ode_euler", progress=False)
+    cfg = SampleConfig(num_confs=2, steps=2, sampler="ode_euler", progress=False, refine="mmff")
     cfg.divergence.max_bond_length = 1e3  # an untrained model: accept any finite geometry
     cfg.divergence.max_radius = 1e4
     res = run_sample(cfg, str(model_dir), SampleInputs(smiles=["CC(=O)O acetic", "C" * 12 + " too_big"]), tmp_path / "o.sdf")
     recs = _read(tmp_path / "o.sdf")
-    assert len(recs) == 2 and all(np.isfinite(r.GetConformer().GetPositions()).all() for r in recs)
+    assert len(recs) == 2 and None not in recs and all(np.isfinite(r.GetConformer().GetPositions()).all() for r in recs)
     assert recs[0].GetProp("model_version") == str(model_dir)
+    # model = name @ a hash of the weights: the same for both records, different for other weights
+    from pipeline.sample.modelspec import weights_hash
+
+    assert {r.GetProp("model") for r in recs} == {f"model@{weights_hash(model)}"}
+    assert weights_hash(tiny_model(seed=3, max_atoms=30)[0]) != weights_hash(model)
+    for r in recs:  # the per-conformer properties of a refined run, next to the earlier ones
+        assert r.GetProp("refined") == "MMFF94" and np.isfinite(float(r.GetProp("energy_kcal_mol")))
+        assert r.GetProp("refine_converged") in {"true", "false"} and r.GetProp("stereo_ok") == "true"
+        assert r.GetProp("attempt") == "0" and r.GetProp("mirror_fixed") == "false" and r.HasProp("conformer_index")
     assert len(res.errors) == 1 and "exceeds the model's limit of 30" in res.errors[0].reason
