@@ -14,7 +14,7 @@ from pipeline.sample.inputs import DEFAULT_ELEMENTS, MoleculeInput, SampleInputs
 from pipeline.sample.sdf import atomic_path, conformer_records, write_sdf
 from pipeline.types import InputDataset, MetricLogger, NullLogger, StageError, StageResult
 
-__all__ = ["run_sample", "load_model", "model_name", "ModelRef"]
+__all__ = ["run_sample", "load_model", "model_identity", "ModelRef"]
 
 ModelRef = Any  # str | Path | None | (Denoiser, ModelSpec)
 
@@ -39,16 +39,22 @@ def load_model(model: ModelRef, device: str | None = "cpu") -> tuple[Any, Any, s
     return denoiser, spec, str(model or _spec_version(spec) or "shipped")
 
 
-def model_name(model: ModelRef) -> str:
-    """A short name for a model reference: ``bondiff-shipped``, ``latest``, ``bondiff-denoiser/3``, a path's last part."""
-    if isinstance(model, tuple):
-        return "in-memory"
-    if model is None:
-        return "bondiff-shipped"
-    text = str(model)
-    if text.startswith("models:/"):
-        return text[len("models:/") :]
-    return Path(text).name or text
+def model_identity(model: ModelRef, denoiser: Any) -> str:
+    """The ``model`` SDF property: ``name@<8 hex digits>``, e.g. ``bondiff-shipped@5913d77c``.
+
+    For the shipped model and a model directory the digits are ``sha256(weights.pt)``, as ``bondiff
+    models`` and the Model Registry's ``weights_sha`` tag name them (:func:`pipeline.model_catalog.weights_hash`);
+    for a checkpoint, a ``models:/`` URI, ``latest`` or an in-memory model they hash the loaded weights
+    (:func:`pipeline.sample.modelspec.weights_hash`).
+    """
+    from pipeline.model.io import SHIPPED_MODEL_DIR, find_model_dir
+    from pipeline.model_catalog import SHIPPED_NAME, weights_hash as file_hash
+
+    if model is None and (SHIPPED_MODEL_DIR / "weights.pt").is_file():
+        return f"{SHIPPED_NAME}@{file_hash(SHIPPED_MODEL_DIR)}"
+    if not isinstance(model, tuple) and Path(str(model)).is_dir():
+        return f"{model}@{file_hash(find_model_dir(model))}"
+    return model_label("in-memory" if isinstance(model, tuple) else str(model), denoiser)
 
 
 def _spec_version(spec: Any) -> Any:
@@ -105,7 +111,7 @@ def run_sample(
     if out.stats.generated == 0:
         raise StageError(f"no conformer could be generated for {inputs.describe()}; first error: {errors[0]}")
     run_id = getattr(logger, "run_id", None)
-    label = model_label(model_name(model), denoiser)
+    label = model_identity(model, denoiser)
     common = {"sampler": cfg.sampler, "steps": cfg.steps, "seed": cfg.seed, "model": label, "model_version": version, "run_id": run_id}
     records = (
         rec
