@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Sequence
+
+from pipeline.validate.page import fmt as _fmt
 
 __all__ = ["ROWS", "format_table", "markdown_table"]
 
@@ -37,16 +38,6 @@ def _rows(deltas: Sequence[float]) -> list[tuple[str, str, str]]:
 
 
 ROWS = _rows([0.75, 0.5, 0.1])
-
-
-def _fmt(v: Any, kind: str) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "–"
-    if kind == "pct":
-        return f"{100 * v:.1f}"
-    if kind == "int":
-        return f"{int(v)}"
-    return f"{v:.{kind[1:]}f}"
 
 
 def _cells(table: dict[str, dict[str, Any]], status: dict[str, str], deltas: Sequence[float]) -> tuple[list[str], list[list[str]]]:

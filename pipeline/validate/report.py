@@ -10,13 +10,12 @@ Files written into the report directory:
 ``summary.json``                   ``metrics`` (the numbers logged to MLflow), check pass rates,
                                    the COV-vs-δ curve, the first errors;
 ``*.png``                          validity by check, bond-length deviations, COV vs δ, RMSD distributions;
-``report.html``                    all of the above in one self-contained page.
+``report.html``                    the page a chemist reads (:mod:`.html_report`): headline, verdict,
+                                   molecules worst first with depictions, an offline 3D viewer, plots.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import math
 import os
@@ -263,30 +262,11 @@ def plot_series(results: Sequence[Any], grid: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _html(out_dir: Path, summary: dict, images: list[Path], mol_df: Any, conf_df: Any) -> Path:
-    def img(p: Path) -> str:
-        data = base64.b64encode(p.read_bytes()).decode()
-        return f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(p.stem)}"><figcaption>{html.escape(p.stem)}</figcaption></figure>'
+def _html(out_dir: Path, summary: dict, images: list[Path], mol_df: Any, results: Sequence[Any], reference_set: Any, delta: float) -> Path:
+    from pipeline.validate.html_report import write_html
 
-    m = summary["metrics"]
-    metric_rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4g}</td></tr>" for k, v in m.items() if isinstance(v, float))
-    failures = conf_df["failed"].str.split(",").explode() if len(conf_df) else []
-    fail_counts = failures[failures != ""].value_counts().to_frame("conformers").to_html() if len(conf_df) else ""
-    errs = "".join(f"<li>{html.escape(str(e))}</li>" for e in summary.get("errors", []))
-    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>bondiff validation report</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;font-size:12px}}
-td,th{{border:1px solid #ccc;padding:2px 6px}}figure{{display:inline-block;margin:0.5em}}img{{max-width:560px}}</style></head><body>
-<h1>bondiff validation report</h1>
-<p>generated: <code>{html.escape(str(summary['source'].get('generated')))}</code>; reference: <code>{html.escape(str(summary['source'].get('reference')))}</code></p>
-<h2>Summary</h2><table>{metric_rows}</table>
-<h2>Plots</h2>{''.join(img(p) for p in images)}
-<h2>Why conformers failed</h2>{fail_counts}
-<h2>Molecules</h2>{mol_df.to_html(index=False, float_format=lambda x: f'{x:.3f}', na_rep='')}
-<h2>Errors ({int(m.get('n_errors', 0))})</h2><ul>{errs}</ul>
-<p>Per-conformer results: <code>conformers.csv</code> / <code>conformers.parquet</code>.</p>
-</body></html>"""
     p = out_dir / "report.html"
-    _atomic_write_text(p, body)
+    _atomic_write_text(p, write_html(out_dir, summary, images, mol_df, results, reference_set, delta))
     return p
 
 
@@ -315,8 +295,11 @@ def _write_table(df: Any, stem: Path, fmt: str) -> None:
         os.replace(tmp, stem.with_suffix(".parquet"))
 
 
-def write_report(cfg: ValidateConfig, out_dir: Path, results: Sequence[Any], errors: Sequence[RecordError], *, n_records: int, bond_devs: np.ndarray, grid: np.ndarray, curves: list, source: dict) -> dict[str, Any]:
-    """Write every report file into ``out_dir``; returns the summary dict (also ``summary.json``)."""
+def write_report(cfg: ValidateConfig, out_dir: Path, results: Sequence[Any], errors: Sequence[RecordError], *, n_records: int, bond_devs: np.ndarray, grid: np.ndarray, curves: list, source: dict, reference_set: Any = None) -> dict[str, Any]:
+    """Write every report file into ``out_dir``; returns the summary dict (also ``summary.json``).
+
+    ``reference_set`` (:class:`~pipeline.validate.reference.ReferenceSet`) gives the 3D viewer its references.
+    """
     for stale in REPORT_FILES:  # a re-run into the same directory must not leave an old plot behind
         (out_dir / stale).unlink(missing_ok=True)
     conf_df = conformer_table(results, errors)
@@ -335,7 +318,7 @@ def write_report(cfg: ValidateConfig, out_dir: Path, results: Sequence[Any], err
     _write_table(mol_df, out_dir / "molecules", cfg.table_format)
     images = _plots(out_dir, summary["checks"], summary["metrics"]["validity"], bond_devs, grid, curves, conf_df, results, cfg.metrics.deltas) if cfg.plots else []
     if cfg.html:
-        _html(out_dir, summary, images, mol_df, conf_df)
+        _html(out_dir, summary, images, mol_df, results, reference_set, cfg.metrics.deltas[0])
     _atomic_write_text(out_dir / "summary.json", json.dumps(_clean(summary), indent=2, default=_json_default) + "\n")
     return summary
 

@@ -160,6 +160,7 @@ def run_validate(cfg: ValidateConfig, generated: Path, reference: Path | None, o
         grid=grid,
         curves=curves,
         source={"generated": str(generated), "reference": str(reference) if reference is not None else None},
+        reference_set=ref,
     )
     metrics = {k: float(v) for k, v in summary["metrics"].items() if isinstance(v, (int, float)) and np.isfinite(v)}
     metrics["validate_seconds"] = time.perf_counter() - t0

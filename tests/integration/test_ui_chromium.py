@@ -9,8 +9,8 @@ cannot be installed or Playwright is not available.
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,33 +21,12 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+_spec = importlib.util.spec_from_file_location("_chromium", Path(__file__).with_name("_chromium.py"))
+_chromium = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_chromium)
+
 STAGES = ["ingest", "prior", "train", "sample", "validate", "export"]
 EXPERIMENT = "bondiff-ui-test"
-
-
-def _ensure_chromium() -> str:
-    if Path(CHROMIUM).exists():
-        return CHROMIUM
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip(f"{CHROMIUM} is missing and cannot be installed here (needs root and apt-get)")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-        if proc.returncode != 0:
-            pytest.skip(f"could not install chromium ({' '.join(cmd)} exited {proc.returncode}: {proc.stderr[-300:]})")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"apt-get install chromium did not provide {CHROMIUM}")
-    return CHROMIUM
 
 
 def _terminal_signals() -> None:
@@ -138,7 +117,7 @@ def store_with_runs(tmp_path_factory, new_mlflow_store):
 
 @pytest.mark.slow
 def test_ui_shows_experiment_and_stage_runs(store_with_runs, tmp_path):
-    chromium = _ensure_chromium()
+    chromium = _chromium.ensure_chromium()
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright (extra `dev`) drives Chromium")
     root, uri, exp_id = store_with_runs
     port = _free_port()
@@ -161,7 +140,7 @@ def test_ui_shows_experiment_and_stage_runs(store_with_runs, tmp_path):
         assert "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false" in Path(f"/proc/{kids[0]}/environ").read_bytes().replace(b"\0", b"\n").decode()
 
         with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(executable_path=chromium, headless=True, args=_chromium.CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(f"http://127.0.0.1:{port}/#/experiments/{exp_id}/runs")
             parent_row = page.get_by_role("row").filter(has_text="ui-test-pipeline").first

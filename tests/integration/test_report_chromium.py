@@ -1,0 +1,96 @@
+"""``report.html`` of a validate run in headless Chromium: loads offline with no console error, the 3D
+viewer draws (a non-blank canvas with the reference grey and the invalid conformers red), the table
+fits a 1,280 px window with the worst molecule first, and the 3D buttons switch the molecule.
+
+Chromium is installed with apt-get when missing (tests/integration/_chromium.py); the test skips,
+saying why, only when it cannot be installed or Playwright is not available.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rdkit")
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_chromium = _load("_chromium", Path(__file__).with_name("_chromium.py"))
+H = _load("_validate_helpers", Path(__file__).parents[1] / "unit" / "_validate_helpers.py")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """A validate report over 3 molecules: amino_acid all mirrored (stereo wrong: invalid), camphor
+    valid with the refinement properties a relaxed sample carries, the cation without them."""
+    from pipeline.sample.sdf import write_sdf
+    from pipeline.validate import ValidateConfig, run_validate
+
+    root = tmp_path_factory.mktemp("report")
+    ref = H.write_refset(root / "refset", n_confs=3)
+    records = []
+    for k, (smi, name, _) in enumerate(H.MOLECULES):
+        m = H.embed(smi, 4, seed=7 + k)
+        if name == "amino_acid":
+            m = H.mirrored(m)
+        for j, conf in enumerate(m.GetConformers()):
+            p = {"_Name": name, "SMILES": smi, "conformer_index": j, "sampler": "ode", "steps": 30, "seed": 0, "model_version": "shipped", "run_id": "feedc0de"}
+            if name == "camphor":
+                p.update({"refined": "mmff94", "energy_kcal_mol": f"{20.0 + j:.2f}", "refine_converged": "true", "stereo_ok": "true"})
+            records.append((m, conf.GetId(), p))
+    write_sdf(root / "gen.sdf", records)
+    cfg = ValidateConfig.model_validate({"workers": 1, "cache_dir": str(root / "cache"), "checks": {"energy": False}})
+    run_validate(cfg, root / "gen.sdf", ref, root / "val")
+    return root / "val" / "report.html"
+
+
+def test_report_in_chromium(report):
+    chromium = _chromium.ensure_chromium()
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright (extra `dev`) drives Chromium")
+    from PIL import Image
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=_chromium.CHROMIUM_ARGS + _chromium.WEBGL_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None)
+        page.goto(report.as_uri())
+        page.wait_for_function("document.getElementById('viewer-info').textContent.length > 0", timeout=20_000)
+
+        widths = page.evaluate("[document.documentElement.scrollWidth, document.getElementById('molecules').getBoundingClientRect().right]")
+        first = page.locator("#molecules tbody tr").first.locator("td").nth(1).inner_text()
+        headline = page.inner_text("body")
+        shot = page.locator("#viewer").screenshot()
+        info_worst = page.inner_text("#viewer-info")
+        page.locator('button[data-view="camphor"]').click()
+        info_camphor = page.inner_text("#viewer-info")
+        browser.close()
+
+    assert problems == [], problems
+    assert requests == [], f"offline page made requests: {requests}"
+    assert widths[0] <= 1280 and widths[1] <= 1280, f"page / table wider than the window: {widths}"
+    assert first.startswith("amino_acid"), f"worst molecule should come first, got {first!r}"
+    assert "bondiff-shipped@" in headline and "Verdict." in headline and "feedc0de" in headline
+    assert "mmff94" in headline and "4/4 converged" in headline and "E 20.0–23.0 kcal/mol" in headline
+
+    img = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(int)
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    drawn = (np.abs(img - 255).sum(axis=-1) > 30).mean()
+    red = ((r > 150) & (g < 110) & (b < 110)).sum()  # invalid conformers
+    grey = ((np.abs(r - g) < 12) & (np.abs(g - b) < 12) & (r > 90) & (r < 180)).sum()  # references
+    assert drawn > 0.005, f"3D viewer canvas is blank ({100 * drawn:.2f} % drawn)"
+    assert red > 50 and grey > 50, f"expected red (invalid) and grey (reference) sticks: red {red}, grey {grey} px"
+    assert "0 valid, 4 invalid" in info_worst and "4 valid, 0 invalid" in info_camphor
