@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 
 from pipeline.benchmark.config import BenchmarkConfig
+from pipeline.atomic import atomic_file
 from pipeline.benchmark.geometry import local_geometry_errors
+from pipeline.benchmark.html import benchmark_html
 from pipeline.benchmark.samplers import SamplerUnavailable, get_sampler
 from pipeline.benchmark.table import format_table, markdown_table
 from pipeline.types import InputDataset, RecordError, StageError, StageResult
@@ -194,12 +196,14 @@ def run_benchmark(cfg: BenchmarkConfig, reference: Path, out_dir: Path) -> Stage
     text = format_table(table, status, deltas)
     (out_dir / "table.txt").write_text(text + "\n")
     (out_dir / "table.md").write_text(markdown_table(table, status, deltas) + "\n")
+    with atomic_file(out_dir / "report.html") as tmp:
+        tmp.write_text(benchmark_html(_clean(report), cfg.bondiff.model))
     metrics = {f"{s}.{k}": float(v) for s, row in table.items() for k, v in row.items() if isinstance(v, (int, float)) and np.isfinite(v)}
     return StageResult(
         stage="benchmark",
-        outputs={"report_dir": out_dir, "json": out_dir / "benchmark.json"},
+        outputs={"report_dir": out_dir, "json": out_dir / "benchmark.json", "report": out_dir / "report.html"},
         metrics=metrics,
-        artifacts=[out_dir / "benchmark.json", out_dir / "table.txt", out_dir / "table.md"],
+        artifacts=[out_dir / "benchmark.json", out_dir / "table.txt", out_dir / "table.md", out_dir / "report.html"],
         inputs=[InputDataset("reference", str(ref.path), ref.dataset.digest, "reference")],
         tags={f"benchmark.status.{s}": v[:250] for s, v in status.items()},
         errors=errors,

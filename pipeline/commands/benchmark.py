@@ -66,7 +66,8 @@ def _run(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(keyed, indent=2) + "\n")
         print(f"table JSON: {args.json}")
-    print(f"details: {args.out}/ (table.md, benchmark.json, SAMPLER/validate/report.html)")
+    print(f"report: {args.out / 'report.html'} (the table with definitions; per sampler: SAMPLER/validate/report.html)")
+    print(f"details: {args.out}/ (table.md, benchmark.json)")
     if run_id:
         print(f"MLflow run: {run_id}")
     return 0 if any(v == "ok" for v in result.extra["status"].values()) else 1

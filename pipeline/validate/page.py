@@ -30,7 +30,7 @@ table.data{border-collapse:collapse;width:100%;table-layout:fixed;font-size:12.5
 table.data th,table.data td{border-bottom:1px solid #e2e2e2;padding:4px 5px;vertical-align:top;text-align:left;overflow-wrap:anywhere}
 table.data th{background:#f6f6f6;position:sticky;top:0;cursor:pointer;user-select:none;font-weight:600}
 table.data th[data-sorted]::after{content:attr(data-sorted);color:#888;margin-left:3px}
-td.num,th.num{text-align:right}.small{font-size:11px;color:#555}.mono{font-family:ui-monospace,monospace;font-size:11px}
+table.data .num{text-align:right}.small{font-size:11px;color:#555}.mono{font-family:ui-monospace,monospace;font-size:11px}
 .chip{display:inline-block;padding:0 4px;margin:1px;border-radius:3px;font-size:11px;background:#eee}
 .chip.ok{background:#d9f0dd}.chip.no{background:#f7dede}.chip.inv{background:#f1f1f1;color:#888;font-style:italic}
 .bar{height:5px;background:#f2d4d4;border-radius:2px;margin-top:3px}.bar>span{display:block;height:5px;background:#5aa469;border-radius:2px}

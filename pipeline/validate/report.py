@@ -271,9 +271,10 @@ def _html(out_dir: Path, summary: dict, images: list[Path], mol_df: Any, results
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    from pipeline.atomic import atomic_file
+
+    with atomic_file(path) as tmp:
+        tmp.write_text(text)
 
 
 def _write_table(df: Any, stem: Path, fmt: str) -> None:

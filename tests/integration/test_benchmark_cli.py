@@ -30,6 +30,8 @@ def test_benchmark_cli(tmp_path, mlflow_store, capsys):
     assert rc == 0
     text = capsys.readouterr().out
     assert "benchmark on 2 molecules" in text and "etkdg-mmff" in text and "COV-R mean" in text
+    page = (tmp_path / "bench" / "report.html").read_text()
+    assert "report.html" in text and "Verdict." in page and 'href="etkdg-mmff/validate/report.html"' in page
 
     table = json.loads(out_json.read_text())
     assert set(table) == {"etkdg", "etkdg-mmff"}

@@ -94,3 +94,35 @@ def test_report_in_chromium(report):
     assert drawn > 0.005, f"3D viewer canvas is blank ({100 * drawn:.2f} % drawn)"
     assert red > 50 and grey > 50, f"expected red (invalid) and grey (reference) sticks: red {red}, grey {grey} px"
     assert "0 valid, 4 invalid" in info_worst and "4 valid, 0 invalid" in info_camphor
+
+
+def _bench_report() -> dict:
+    row = lambda covr, amr, valid, cpu: {"COV-R_mean": covr, "COV-R_median": covr, "AMR-R_mean": amr, "AMR-R_median": amr, "COV-P_mean": covr / 2,  # noqa: E731
+                                         "COV-P_median": covr / 2, "AMR-P_mean": amr + 0.3, "AMR-P_median": amr + 0.3, "validity": valid, "stereo_correct": valid,
+                                         "n_generated": 120.0, "core_s_per_conformer": cpu, "conformers_per_s": 1 / cpu, "n_molecules_without_valid": 0.0}
+    table = {"bondiff": row(0.0, float("nan"), 0.0, 0.7), "bondiff-mmff": row(0.661, 0.658, 0.83, 0.69), "etkdg": row(0.561, 0.811, 0.979, 0.0167), "etkdg-mmff": row(0.665, 0.663, 0.999, 0.0385)}
+    return {"reference": "/data/hutchison_dev", "n_molecules": 60, "split": None, "samples_per_reference": 2, "deltas": [0.75, 0.5, 0.1],
+            "machine": {"cores": 2, "affinity": 2}, "status": {s: "ok" for s in table}, "table": table}
+
+
+def test_benchmark_page_in_chromium(tmp_path):
+    from pipeline.benchmark.html import benchmark_html
+
+    page_file = tmp_path / "report.html"
+    page_file.write_text(benchmark_html(_bench_report()))
+    chromium = _chromium.ensure_chromium()
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright (extra `dev`) drives Chromium")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=_chromium.CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(page_file.as_uri())
+        widths = page.evaluate("[document.documentElement.scrollWidth, document.getElementById('benchmark').getBoundingClientRect().right]")
+        cov_row = page.locator("#benchmark tbody tr").first.inner_text()
+        verdict = page.inner_text("#verdict")
+        browser.close()
+    assert problems == [] and widths[0] <= 1280 and widths[1] <= 1280, (problems, widths)
+    assert cov_row.startswith("COV-R mean (δ=0.75 Å)") and "recall" in cov_row
+    assert "etkdg-mmff reproduces 66.5 %" in verdict and "bondiff-mmff is below ETKDG+MMFF" in verdict

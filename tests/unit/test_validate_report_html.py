@@ -87,3 +87,21 @@ def test_page_shows_refinement_properties_and_viewer_payload(tmp_path, refset):
 def _rotation(rng):
     q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
     return q * np.sign(np.linalg.det(q))  # proper rotation: no reflection (that would flip stereo)
+
+
+def test_benchmark_page_marks_the_best_value_of_each_row():
+    from pipeline.benchmark.html import benchmark_html, benchmark_verdict
+
+    nan = float("nan")
+    table = {"a": {"COV-R_mean": 0.5, "AMR-R_mean": 0.9, "validity": 1.0, "core_s_per_conformer": 0.5},
+             "b": {"COV-R_mean": 0.7, "AMR-R_mean": 0.6, "validity": 0.8, "core_s_per_conformer": 0.01},
+             "c": {"COV-R_mean": 0.0, "AMR-R_mean": nan, "validity": 0.0}}
+    rep = {"reference": "refs", "n_molecules": 3, "samples_per_reference": 2, "deltas": [0.75], "machine": {"cores": 2}, "status": {"a": "ok", "b": "ok", "c": "ok", "d": "unavailable: no"}, "table": table}
+    html = benchmark_html(rep)
+    row = lambda label: re.search(rf"<tr><td>{re.escape(label)}</td>.*?</tr>", html).group(0)  # noqa: E731
+    assert "<b>70.0</b>" in row("COV-R mean (δ=0.75 Å)") and "<b>0.600</b>" in row("AMR-R mean")
+    assert "<b>100.0</b>" in row("valid conformers") and "<b>0.0100</b>" in row("core-seconds / conformer")
+    assert "n/a" in row("valid conformers")  # the unavailable sampler
+    assert 'href="a/validate/report.html"' in html and 'href="d/validate/report.html"' not in html
+    text, tone = benchmark_verdict(table, 0.75)
+    assert text.startswith("Best recall: b reproduces 70.0 %") and "c (0.0 %)" in text and tone == "warn"
