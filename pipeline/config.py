@@ -98,12 +98,24 @@ def load_config(model: type[M], path: str | Path | None = None, overrides: Seque
     data: dict[str, Any] = {}
     source = "<defaults>"
     if path is not None:
+        from pipeline.io_paths import InputFileError, encoding_problem, file_problem, read_text
+
         p = Path(path)
         source = str(p)
-        if not p.is_file():
+        if not p.exists():
             raise ConfigError(f"config file not found: {p}")
         try:
-            loaded = yaml.safe_load(p.read_text())
+            why = file_problem(p)
+            if why:
+                raise InputFileError(why)
+            text = read_text(p)  # a BOM is fine; bytes that are not UTF-8 are a clear error
+            why = encoding_problem(text)
+            if why:
+                raise InputFileError(why)
+        except InputFileError as exc:
+            raise ConfigError(f"config file {p}: {exc}") from None
+        try:
+            loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ConfigError(f"config file {p} is not valid YAML: {exc}") from None
         if loaded is None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MIN_DISTANCE", "MAX_RADIUS", "MAX_NEIGHBOUR", "MAX_BOND", "geometry_problem", "dataset_geometry_problem"]
+__all__ = ["MIN_DISTANCE", "MAX_RADIUS", "MAX_NEIGHBOUR", "MAX_BOND", "geometry_problem", "flat_2d", "dataset_geometry_problem", "open_dataset"]
 
 MIN_DISTANCE = 0.2  # Å: no two nuclei are ever this close (H–H, the shortest bond, is 0.74 Å)
 MAX_RADIUS = 250.0  # Å from the centroid
@@ -46,6 +46,12 @@ def geometry_problem(xyz: np.ndarray) -> str | None:
     if d[far] > MAX_NEIGHBOUR:
         return f"atom {far + 1} is {d[far]:.3g} Å from every other atom (absurd geometry; limit {MAX_NEIGHBOUR:g} Å)"
     return None
+
+
+def flat_2d(xyz: np.ndarray, flagged_3d: bool = True) -> bool:
+    """A 2D drawing rather than a conformer: flagged 2D, or more than three atoms all at z = 0."""
+    x = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
+    return (not flagged_3d) or (len(x) > 3 and bool(np.allclose(x[:, 2], 0.0)))
 
 
 def _closest_pairs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -92,7 +98,8 @@ def dataset_geometry_problem(ds, limit: int = 3) -> str | None:
         b = bonds[first_bond + k]
         a0 = conf_off[conf_of_bond]
         d = np.linalg.norm(safe[a0 + b[:, 0]] - safe[a0 + b[:, 1]], axis=1)
-        bad[conf_of_bond[(d < MIN_DISTANCE) | (d > MAX_BOND)]] = True
+        real = b[:, 0] != b[:, 1]  # a self-bond is a graph error the stages report per molecule
+        bad[conf_of_bond[real & ((d < MIN_DISTANCE) | (d > MAX_BOND))]] = True
     if not bad.any():
         return None
     mols = sorted({int(m) for m in conf_mol[bad]})
@@ -100,3 +107,37 @@ def dataset_geometry_problem(ds, limit: int = 3) -> str | None:
     return (f"{int(bad.sum())} conformer(s) of {len(mols)} molecule(s) have impossible geometry "
             f"(non-finite or far-flung atoms, bonded atoms < {MIN_DISTANCE:g} Å or > {MAX_BOND:g} Å apart): {names}; "
             "re-ingest the data with the current bondiff, which rejects such records")
+
+
+def open_dataset(path, stage: str):
+    """Open a dataset for ``stage`` (prior, train): a :class:`~pipeline.types.StageError` in one line
+    when it is not readable (broken ``manifest.json`` or ``.npy``, arrays that do not fit together)
+    or holds impossible geometry (:func:`dataset_geometry_problem`)."""
+    from pathlib import Path
+
+    from pipeline.data.dataset import ConformerDataset
+    from pipeline.types import StageError
+
+    path = Path(path)
+    if not (path / "manifest.json").is_file():
+        raise StageError(f"{stage}: {path} is not a bondiff dataset (no manifest.json; run `bondiff ingest` first)")
+    try:
+        ds = ConformerDataset(path)
+        n_mol = len(ds.entries)
+        checks = {
+            "atom_offsets": (len(ds.atom_offsets) == n_mol + 1 and int(ds.atom_offsets[-1]) == len(ds.atomic_numbers)),
+            "formal_charges": len(ds.formal_charges) == len(ds.atomic_numbers),
+            "bond_offsets": len(ds.bond_offsets) == n_mol + 1 and int(ds.bond_offsets[-1]) == len(ds.bonds),
+            "mol_conf_offsets": len(ds.mol_conf_offsets) == n_mol + 1,
+            "conf_offsets": int(ds.conf_offsets[-1]) == len(ds.coords) and len(ds.conf_offsets) == int(ds.mol_conf_offsets[-1]) + 1,
+        }
+        why = None if not all(checks.values()) else dataset_geometry_problem(ds)
+    except Exception as exc:  # json, numpy and dataclass errors alike: the dataset is unreadable
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StageError(f"{stage}: {path} is not a readable bondiff dataset ({first}); re-run `bondiff ingest`") from None
+    bad = [k for k, ok in checks.items() if not ok]
+    if bad:
+        raise StageError(f"{stage}: {path} is a damaged dataset ({', '.join(bad)} do not match the other arrays); re-run `bondiff ingest`")
+    if why:
+        raise StageError(f"{stage}: {path}: {why}")
+    return ds

@@ -15,7 +15,7 @@ M = TypeVar("M", bound=BaseModel)
 
 __all__ = [
     "add_subcommand", "add_config_args", "add_tracking_args", "stage_config", "run_command", "UserError",
-    "stage_failed", "print_record_errors", "quiet_rdkit",
+    "stage_failed", "print_record_errors", "quiet_rdkit", "check_device",
 ]
 
 
@@ -102,6 +102,21 @@ def stage_failed(command: str, exc: BaseException, prefix: str = "") -> int:
     print(f"bondiff {command}: {prefix}{msg}", file=sys.stderr)
     print_record_errors(list(getattr(exc, "errors", []) or []), limit=None)
     return 1
+
+
+def check_device(device: str | None) -> None:
+    """A CUDA device asked for on a machine (or torch build) without one is a usage error."""
+    if not device or not str(device).startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        why = "this torch build has no CUDA support" if torch.version.cuda is None else "no CUDA device is visible"
+        raise UserError(f"--device {device}: {why}; use --device cpu (or auto)")
+    if ":" in str(device):
+        idx = str(device).split(":", 1)[1]
+        if not idx.isdigit() or int(idx) >= torch.cuda.device_count():
+            raise UserError(f"--device {device}: there are {torch.cuda.device_count()} CUDA device(s)")
 
 
 def quiet_rdkit(verbose: bool = False) -> None:

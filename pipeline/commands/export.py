@@ -20,6 +20,7 @@ from pipeline.commands._common import (
     stage_config,
     tracking_kwargs,
 )
+from pipeline.io_paths import check_output_dir, check_output_file
 
 __all__ = ["register", "fetch_run_artifacts"]
 
@@ -97,10 +98,22 @@ def _handler(args: argparse.Namespace) -> int:
     from pipeline.types import StageError
 
     cfg = stage_config(ExportConfig, args, {"only_valid": args.only_valid, "per_molecule": args.per_molecule})
-    out = Path(args.out)
+    # before any work: the output can be written (a new or empty folder with --per-molecule)
+    if cfg.per_molecule:
+        out = check_output_dir(args.out, None, what="output folder")
+    else:
+        out = check_output_file(args.out, what="output SDF")
     with tempfile.TemporaryDirectory(prefix="bondiff-export-") as tmp:
         src = Path(tmp)
         lineage = fetch_run_artifacts(args.run_id, src, **tracking_kwargs(args))
+        if cfg.only_valid and "validate" not in lineage:
+            kind = next(iter(lineage)) if lineage else "unknown"
+            raise UserError(f"--only-valid needs a validate run; {args.run_id} is a {kind} run "
+                            "(validate its SDF with `bondiff validate`, then export that run)")
+
+        def where(text: str) -> str:  # the downloaded copy is gone once we return: name the run instead
+            return text.replace(str(src), f"<run {args.run_id}>")
+
         try:
             if args.no_track:
                 result = run_export(cfg, src, out)
@@ -109,10 +122,11 @@ def _handler(args: argparse.Namespace) -> int:
 
                 result, _ = track_stage("export", cfg, lambda: run_export(cfg, src, out), lineage=lineage, **tracking_kwargs(args))
         except StageError as exc:
-            print(f"bondiff export: {exc}", file=sys.stderr)
+            print(f"bondiff export: {where(str(exc))}", file=sys.stderr)
             return 1
-    for err in result.errors:
-        print(f"warning: {err}", file=sys.stderr)
+        warnings = [where(str(err)) for err in result.errors]
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
     m = result.metrics
     print(f"wrote {int(m['records_out'])} of {int(m['records_in'])} conformers ({int(m['molecules_out'])} molecules) to {out}")
     return 0

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from pipeline.commands._common import add_config_args, add_subcommand, add_tracking_args, stage_config, tracking_kwargs
+from pipeline.commands._common import UserError, add_config_args, add_subcommand, add_tracking_args, stage_config, stage_failed, tracking_kwargs
+from pipeline.io_paths import check_output_dir
 
 EXAMPLES = """\
   bondiff prior --dataset work/qm9                          # calibrate c, κ; λ on fragments (lone ion 5 Å); write work/priors/qm9-<key>/prior.json
@@ -77,7 +77,9 @@ def _run(args: argparse.Namespace) -> int:
 
     cfg = stage_config(PriorConfig, args, {"out_dir": str(args.out) if args.out else None})
     if not (args.dataset / "manifest.json").is_file():
-        raise FileNotFoundError(f"{args.dataset} is not a bondiff dataset (no manifest.json; run `bondiff ingest` first)")
+        raise UserError(f"{args.dataset} is not a bondiff dataset (no manifest.json; run `bondiff ingest` first)")
+    if cfg.out_dir is not None:  # before any work: one rule for output folders
+        check_output_dir(cfg.out_dir, "prior.json", inputs=[args.dataset], what="prior folder")
 
     def call():
         return run_prior(cfg, args.dataset, force=args.force)
@@ -91,7 +93,6 @@ def _run(args: argparse.Namespace) -> int:
 
             result, run_id = track_stage("prior", cfg, call, **tracking_kwargs(args))
     except StageError as exc:
-        print(f"bondiff prior: {exc}", file=sys.stderr)
-        return 1
+        return stage_failed("prior", exc)
     _print_report(result, run_id)
     return 0

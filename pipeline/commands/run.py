@@ -69,6 +69,26 @@ def _rel(p) -> str:
         return str(p)
 
 
+def _print_record_errors(outcome, cfg) -> None:
+    """Every stage's per-record errors (bad SMILES, unreadable records), not only in a JSON file."""
+    import json
+
+    from pipeline.commands._common import print_record_errors
+    from pipeline.types import RecordError
+
+    for stage, rec in outcome.records.items():
+        path = Path(cfg.workdir) / stage / rec.key / f"{stage}_errors.json"
+        if not path.is_file():
+            continue
+        try:
+            errors = [RecordError(**e) for e in json.loads(path.read_text())]
+        except (ValueError, TypeError):
+            continue
+        if errors:
+            print(f"{stage}: {len(errors)} record error(s) (all in {_rel(path)}):", file=sys.stderr)
+            print_record_errors(errors, more=_rel(path))
+
+
 def _print_summary(outcome, cfg) -> None:
     from pipeline.commands.ui import ui_hint
 
@@ -81,5 +101,6 @@ def _print_summary(outcome, cfg) -> None:
         print(f"conformers (SDF): {_rel(outcome.sdf)}")
     if outcome.report:
         print(f"validation report: {_rel(outcome.report)}")
+    _print_record_errors(outcome, cfg)
     print(f"MLflow store: {outcome.tracking_uri}  (experiment {cfg.tracking.experiment!r}, parent run {outcome.parent_run_id})")
     print(ui_hint(outcome.tracking_uri, outcome.experiment_id, outcome.parent_run_id))

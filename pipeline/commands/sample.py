@@ -7,7 +7,6 @@ record), 1 when nothing could be generated, 2 for a usage error (no input, missi
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from pipeline.commands._common import (
@@ -15,9 +14,13 @@ from pipeline.commands._common import (
     add_config_args,
     add_subcommand,
     add_tracking_args,
+    check_device,
+    print_record_errors,
     stage_config,
+    stage_failed,
     tracking_kwargs,
 )
+from pipeline.io_paths import check_output_file
 
 __all__ = ["register"]
 
@@ -80,7 +83,10 @@ def _handler(args: argparse.Namespace) -> int:
     if args.split and not (args.input and Path(args.input).is_dir()):
         raise UserError("--split applies to a dataset directory given with --input")
     inputs = SampleInputs(list(args.smiles), Path(args.input) if args.input else None, args.split)
-    out = Path(args.out)
+    # before any work: the output can be written and is not the input; the device exists
+    out = check_output_file(args.out, [args.input] if args.input else [], what="output SDF")
+    check_output_file(out.with_name(out.stem + ".errors.json"), [args.input] if args.input else [], what="error list")
+    check_device(cfg.device)
     run_id = None
     try:
         if args.no_track:
@@ -98,10 +104,8 @@ def _handler(args: argparse.Namespace) -> int:
     except InputError as exc:
         raise UserError(str(exc)) from None
     except StageError as exc:
-        print(f"bondiff sample: nothing generated: {exc}", file=sys.stderr)
-        return 1
-    for err in result.errors:
-        print(f"error: {err}", file=sys.stderr)
+        return stage_failed("sample", exc, prefix="nothing generated: ")
+    print_record_errors(result.errors, limit=None)
     m = result.metrics
     print(
         f"wrote {int(m['records_written'])} conformers of {int(m['molecules'])} molecules to {out} "

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import math
 from pathlib import Path
 
-from pipeline.commands._common import UserError, add_config_args, add_subcommand, add_tracking_args, stage_config, tracking_kwargs
+from pipeline.commands._common import UserError, add_config_args, add_subcommand, add_tracking_args, stage_config, stage_failed, tracking_kwargs
+from pipeline.io_paths import check_output_dir, file_problem
 
 EXAMPLES = """\
   bondiff validate --generated out.sdf --out work/validate                        # checks only
@@ -32,6 +33,15 @@ def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None
     add_tracking_args(p)
 
 
+def _pct(v: float) -> str:
+    return f"{100 * v:.1f} %" if math.isfinite(v) else "n/a"
+
+
+def _ang(v: float) -> str:
+    """An AMR in Å; NaN (no valid conformer to match) reads as n/a, not 'nan Å'."""
+    return f"{v:.3f} Å" if math.isfinite(v) else "n/a (no valid conformer)"
+
+
 def print_summary(summary: dict, out_dir: Path, run_id: str | None = None) -> None:
     """A few lines for the terminal; the full picture is in the report."""
     m = summary["metrics"]
@@ -44,11 +54,14 @@ def print_summary(summary: dict, out_dir: Path, run_id: str | None = None) -> No
     if "COV-R_mean" in m:
         d = summary["deltas"][0]
         print(
-            f"  δ={d:g} Å over {int(m.get('n_molecules_scored', 0))} molecules: COV-R {100 * m['COV-R_mean']:.1f} % (median {100 * m['COV-R_median']:.1f}), "
-            f"AMR-R {m['AMR-R_mean']:.3f} Å, COV-P {100 * m['COV-P_mean']:.1f} %, AMR-P {m['AMR-P_mean']:.3f} Å"
+            f"  δ={d:g} Å over {int(m.get('n_molecules_scored', 0))} molecules: COV-R {_pct(m['COV-R_mean'])} (median {_pct(m['COV-R_median'])}), "
+            f"AMR-R {_ang(m['AMR-R_mean'])}, COV-P {_pct(m['COV-P_mean'])}, AMR-P {_ang(m['AMR-P_mean'])}"
         )
-    for e in summary.get("errors", [])[:MAX_SHOWN_ERRORS]:
+    errors = summary.get("errors", [])
+    for e in errors[:MAX_SHOWN_ERRORS]:
         print(f"  error: {e}")
+    if len(errors) > MAX_SHOWN_ERRORS:
+        print(f"  ... {len(errors) - MAX_SHOWN_ERRORS} more in {out_dir / 'summary.json'}")
     print(f"  report: {out_dir / 'report.html'}")
     if run_id:
         print(f"  MLflow run: {run_id}")
@@ -58,11 +71,16 @@ def _run(args: argparse.Namespace) -> int:
     from pipeline.types import StageError
     from pipeline.validate import ValidateConfig, run_validate
 
-    if not args.generated.is_file():
+    if not args.generated.exists():
         raise UserError(f"generated SDF not found: {args.generated}")
+    why = file_problem(args.generated)
+    if why:
+        raise UserError(f"generated SDF {args.generated}: {why}")
     if args.reference is not None and not args.reference.exists():
         raise UserError(f"reference not found: {args.reference}")
     cfg = stage_config(ValidateConfig, args, {"metrics.delta": args.delta, "workers": args.workers})
+    # before any work: one rule for output folders (a new/empty folder or an older report)
+    check_output_dir(args.out, "summary.json", inputs=[args.generated, args.reference], what="report folder")
 
     def call():
         return run_validate(cfg, args.generated, args.reference, args.out)
@@ -76,7 +94,6 @@ def _run(args: argparse.Namespace) -> int:
 
             result, run_id = track_stage("validate", cfg, call, **tracking_kwargs(args))
     except StageError as exc:
-        print(f"bondiff validate: {exc}", file=sys.stderr)
-        return 1
+        return stage_failed("validate", exc)
     print_summary(result.extra["summary"], args.out, run_id)
     return 0

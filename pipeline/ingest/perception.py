@@ -25,7 +25,7 @@ from pipeline.ingest.qm9pack import decode_raw
 from pipeline.ingest.rdlog import captured_rdkit_log, quiet_stdio as _quiet_stdio, rdkit_reason
 from pipeline.ingest.sdf import molblock_problem, query_problem
 from pipeline.ingest.records import AtomsRecord, Conformer, Filtered, MolBlockRecord, RecordProblem, Template
-from pipeline.sanity import geometry_problem
+from pipeline.sanity import flat_2d, geometry_problem
 from pipeline.types import RecordError
 
 __all__ = ["PerceptionOptions", "FilteredRecord", "perceive", "perceive_item", "formula"]
@@ -301,7 +301,7 @@ def _from_molblock(rec: MolBlockRecord, add_hydrogens: bool):
         raise RecordProblem(f"invalid molecule: {str(exc).strip().splitlines()[0]}") from None
     conf = mol.GetConformer()
     pos = conf.GetPositions()
-    if not conf.Is3D() or np.allclose(pos[:, 2], 0.0):
+    if flat_2d(pos, conf.Is3D()):
         raise RecordProblem("record has 2D coordinates (3D conformers needed)")
     why = geometry_problem(pos)
     if why:

@@ -63,14 +63,23 @@ def captured_rdkit_log() -> Iterator[list[str]]:
 
         rdBase.LogToPythonLogger()
         _redirected = True
+    from rdkit import rdBase
+
     logger = logging.getLogger(_LOGGER)
     handler = _ListHandler()
-    saved = logger.handlers
+    saved, saved_level = logger.handlers, logger.level
+    disabled = [ln.split(":")[0] for ln in rdBase.LogStatus().splitlines() if ln.endswith(":disabled")]
+    rdBase.EnableLog("rdApp.warning")  # a caller may have silenced RDKit (RDLogger.DisableLog): we still want the reason
+    rdBase.EnableLog("rdApp.error")
     logger.handlers = [handler]
+    logger.setLevel(logging.DEBUG)
     try:
         yield handler.messages
     finally:
         logger.handlers = saved
+        logger.setLevel(saved_level)
+        for name in disabled:
+            rdBase.DisableLog(name)
 
 
 def rdkit_reason(messages: list[str], default: str = "RDKit cannot parse it") -> str:

@@ -151,10 +151,10 @@ def _result(out: Path, doc: dict[str, Any], dataset_dir: Path, errors: list[Reco
 
 def run_prior(cfg: PriorConfig, dataset_dir: Path, force: bool = False) -> StageResult:
     """Build and calibrate the prior for ``dataset_dir``; see the module docstring."""
-    from pipeline.data.dataset import ConformerDataset
+    from pipeline.sanity import open_dataset
 
     dataset_dir = Path(dataset_dir)
-    ds = ConformerDataset(dataset_dir)
+    ds = open_dataset(dataset_dir, "prior")  # unreadable or impossible data: one StageError line
     dataset_hash = ds.digest or path_hash(dataset_dir)
     chash, key = prior_key(cfg, dataset_hash)
     out = Path(cfg.out_dir) if cfg.out_dir is not None else dataset_dir.resolve().parent / "priors" / f"{dataset_dir.name}-{key}"

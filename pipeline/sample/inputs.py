@@ -139,44 +139,77 @@ def _from_smiles_list(items: Sequence[str]) -> tuple[list[RawRecord], list[Recor
 
 
 def _read_smi(path: Path) -> tuple[list[RawRecord], list[RecordError]]:
+    from pipeline.io_paths import base_stem, encoding_problem, read_text
+
     recs: list[RawRecord] = []
     errs: list[RecordError] = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    for lineno, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         smi, name = _split_smiles_line(line)
         if lineno == 1 and smi.lower() in {"smiles", "smi"}:
             continue  # header
+        bad = encoding_problem(line, lineno)
+        if bad:
+            errs.append(RecordError(str(path), str(lineno), bad))
+            continue
         try:
-            recs.append((str(path), str(lineno), name or f"{path.stem}_{lineno}", parse_smiles(smi), 0))
+            recs.append((str(path), str(lineno), name or f"{base_stem(path)}_{lineno}", parse_smiles(smi), 0))
         except ValueError as exc:
             errs.append(RecordError(str(path), f"{lineno} ({name or smi})", str(exc)))
     return recs, errs
 
 
-def _read_sdf(path: Path) -> tuple[list[RawRecord], list[RecordError]]:
+def _parse_molblock(block: str):
+    """One SDF record -> sanitised Mol (hydrogens as written), or raise ValueError with the reason."""
+    import numpy as np
     from rdkit import Chem
 
+    from pipeline.ingest.rdlog import captured_rdkit_log, rdkit_reason
+    from pipeline.ingest.sdf import molblock_problem, query_problem
+    from pipeline.io_paths import encoding_problem
+    from pipeline.sanity import geometry_problem
+
+    why = encoding_problem(block) or molblock_problem(block)
+    if why:
+        raise ValueError(why)
+    with captured_rdkit_log() as log:
+        mol = Chem.MolFromMolBlock(block, sanitize=False, removeHs=False, strictParsing=True)
+    if mol is None:
+        raise ValueError(f"cannot parse mol block: {rdkit_reason(log)}")
+    if mol.GetNumAtoms() == 0:
+        raise ValueError("record has no atoms")
+    why = query_problem(mol) or _sanitize_reason(mol)
+    if why:
+        raise ValueError(why)
+    if mol.GetNumConformers():
+        pos = mol.GetConformer().GetPositions()
+        if np.allclose(pos, 0.0):  # a "0D" record: no coordinates, stereo from the parity flags
+            mol.RemoveAllConformers()
+        else:
+            why = geometry_problem(pos)
+            if why:
+                raise ValueError(why)
+    return mol
+
+
+def _read_sdf(path: Path) -> tuple[list[RawRecord], list[RecordError]]:
     from pipeline.chem import canonical_smiles
+    from pipeline.ingest.sdf import split_records
+    from pipeline.io_paths import base_stem, read_text
 
     _quiet_rdkit()
-    supplier = Chem.SDMolSupplier(str(path), removeHs=False, sanitize=True)
     errs: list[RecordError] = []
     groups: list[list[Any]] = []  # [name, identity, first_record, mol, count]
-    for idx in range(len(supplier)):
+    for idx, block in enumerate(split_records(read_text(path))):
         rec = str(idx + 1)
-        mol = supplier[idx]
-        if mol is None:
-            text = supplier.GetItemText(idx)
-            raw = Chem.MolFromMolBlock(text, sanitize=False, removeHs=False)
-            reason = "cannot parse mol block" if raw is None else (_sanitize_reason(raw) or "cannot parse record")
-            errs.append(RecordError(str(path), rec, reason))
+        title = block.split("\n", 1)[0].strip()
+        try:
+            mol = _parse_molblock(block)
+        except ValueError as exc:
+            errs.append(RecordError(str(path), rec, str(exc)))
             continue
-        if mol.GetNumAtoms() == 0:
-            errs.append(RecordError(str(path), rec, "record has no atoms"))
-            continue
-        name = mol.GetProp("_Name").strip() if mol.HasProp("_Name") else ""
-        name = name or f"{path.stem}_{rec}"
+        name = title or f"{base_stem(path)}_{rec}"
         ident = canonical_smiles(mol)
         if groups and groups[-1][0] == name and groups[-1][1] == ident:
             groups[-1][4] += 1
@@ -187,9 +220,14 @@ def _read_sdf(path: Path) -> tuple[list[RawRecord], list[RecordError]]:
 
 
 def _read_dataset(path: Path, split: str | None) -> tuple[list[RawRecord], list[RecordError]]:
-    from pipeline.data.dataset import ConformerDataset
+    from pipeline.data.dataset import SPLITS, ConformerDataset
 
-    ds = ConformerDataset(path)
+    if split not in (None, "all", *SPLITS):
+        raise InputError(f"--split {split!r}: a dataset's splits are {', '.join(SPLITS)} (or all)")
+    try:
+        ds = ConformerDataset(path)
+    except (ValueError, OSError, KeyError, TypeError) as exc:
+        raise InputError(f"{path} is not a readable bondiff dataset: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
     recs: list[RawRecord] = []
     errs: list[RecordError] = []
     for i in ds.split_indices(split):
@@ -204,8 +242,12 @@ def _read_dataset(path: Path, split: str | None) -> tuple[list[RawRecord], list[
 
 
 def _read_path(path: Path, split: str | None) -> tuple[list[RawRecord], list[RecordError]]:
+    from pipeline.io_paths import InputFileError, file_problem, format_suffix
+
     if not path.exists():
         raise FileNotFoundError(f"input not found: {path}")
+    if not path.is_dir() and file_problem(path):
+        raise InputError(f"input {path}: {file_problem(path)}")
     if path.is_dir():
         if not (path / "manifest.json").is_file():
             raise FileNotFoundError(f"input directory {path} is not a bondiff dataset (no manifest.json)")
@@ -214,13 +256,16 @@ def _read_path(path: Path, split: str | None) -> tuple[list[RawRecord], list[Rec
     else:
         if split:
             raise InputError(f"--split applies to a dataset directory, not to the file {path}")
-        suffix = path.suffix.lower()
-        if suffix in {".smi", ".smiles", ".txt"}:
-            recs, errs = _read_smi(path)
-        elif suffix in {".sdf", ".mol", ".sd"}:
-            recs, errs = _read_sdf(path)
-        else:
-            raise InputError(f"unsupported input file type {path.suffix!r} ({path}); use .smi, .sdf or a dataset dir")
+        suffix = format_suffix(path)
+        try:
+            if suffix in {".smi", ".smiles", ".txt"}:
+                recs, errs = _read_smi(path)
+            elif suffix in {".sdf", ".mol", ".sd"}:
+                recs, errs = _read_sdf(path)
+            else:
+                raise InputError(f"unsupported input file type {suffix or '(none)'!r} ({path}); use .smi, .sdf (also .gz/.bz2) or a dataset dir")
+        except InputFileError as exc:
+            raise InputError(f"input {path}: {exc}") from None
         what = "file"
     if not recs and not errs:
         errs.append(RecordError(str(path), "-", f"empty input: the {what} holds no molecules"))
@@ -288,15 +333,23 @@ def spec_elements(spec: Any) -> frozenset[str] | None:
 
 
 def check_supported(mi: MoleculeInput, max_atoms: int | None, elements: Iterable[str] | None) -> str | None:
-    """Reason why the model cannot sample ``mi`` (too many atoms, unknown element), or None."""
+    """Reason why the model cannot sample ``mi`` (too many atoms, unknown element), or None.
+
+    A lone monatomic ion (Li⁺, Na⁺, K⁺, Mg²⁺, Ca²⁺, Zn²⁺, halides, ...: an atom with no bond and,
+    hydrogens being explicit, no hydrogen) is accepted whatever the model's element list: the
+    prior's fragment term places it and the network needs nothing from its element (the featurizer
+    gives it the "other" element class).
+    """
     n = mi.mol.GetNumAtoms()
     if max_atoms is not None and n > max_atoms:
         return f"{n} atoms (with hydrogens) exceeds the model's limit of {max_atoms}"
     if elements is not None:
         allowed = set(elements)
-        bad = sorted({a.GetSymbol() for a in mi.mol.GetAtoms()} - allowed)
+        bonded = {a.GetSymbol() for a in mi.mol.GetAtoms() if a.GetDegree() > 0 or a.GetTotalNumHs() > 0 or n == 1}
+        bad = sorted(bonded - allowed)
         if bad:
-            return f"unsupported element(s) {', '.join(bad)} (model knows {', '.join(sorted(allowed))})"
+            return (f"unsupported element(s) {', '.join(bad)} (model knows {', '.join(sorted(allowed))}; "
+                    "lone monatomic ions of any element are accepted)")
     return None
 
 

@@ -103,7 +103,7 @@ def run_sample(
         elements=spec_elements(spec) or DEFAULT_ELEMENTS,
     )
     if not mols:
-        raise StageError(f"no usable molecule in {inputs.describe()}: {len(errors)} error(s); first: {errors[0]}")
+        raise StageError(f"no usable molecule in {inputs.describe()}: {len(errors)} error(s); first: {errors[0]}", errors)
     out = generate_detailed(
         [m.mol for m in mols], denoiser, spec, _counts(cfg, mols), cfg, records=[(m.source, f"{m.record} ({m.name})") for m in mols]
     )

@@ -65,10 +65,10 @@ def run_train(
     resume: bool = False,
 ) -> StageResult:
     """Train the denoiser on ``dataset_dir`` (train split) with the prior of ``prior_dir``."""
-    from pipeline.data.dataset import ConformerDataset
     from pipeline.model.io import save_model
     from pipeline.model.precond import build_denoiser
     from pipeline.prior.params import load_prior_params
+    from pipeline.sanity import open_dataset
     from pipeline.train.checkpoint import LAST, load_checkpoint
     from pipeline.train.cache import cached_records
     from pipeline.train.ddp import barrier, cleanup, init_distributed, select_device
@@ -91,7 +91,7 @@ def run_train(
         init_spec, init_state = initial_weights(cfg.init_from) if cfg.init_from else (None, None)
         if init_spec is not None:  # fine-tuning keeps the noise the model was trained with
             params = init_spec.prior
-        ds = ConformerDataset(dataset_dir)
+        ds = open_dataset(dataset_dir, "train")  # unreadable or impossible data: one StageError line
         train_idx = ds.split_indices(cfg.train_split)
         if not train_idx:
             raise StageError(f"{dataset_dir}: split {cfg.train_split!r} has no molecules")

@@ -5,6 +5,9 @@ graph with charges and the stereo the user asked for): distance-geometry bounds,
 bonds / angles / non-bonded, flat systems, stereo targets, force-field parameters. Each conformer
 is then checked from its coordinates (in the intended molecule's atom order):
 
+``coordinates``       the coordinates are a possible 3D conformer (:mod:`pipeline.sanity`: no coincident
+                      atoms, no atom absurdly far away, not a flat 2D drawing); when this fails the
+                      other checks are not run (``None``) and ``error`` says why;
 ``connectivity``      bonds perceived from the 3D coordinates (``rdDetermineBonds.DetermineConnectivity``,
                       covalent radii × factor, net charge given) equal the intended graph's bonds
                       (a perceived 1-3 contact across a 4-membered ring is not counted);
@@ -31,6 +34,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from pipeline.sanity import flat_2d, geometry_problem
 from pipeline.validate.config import CHECK_NAMES, CheckConfig
 from pipeline.validate.matching import full_atom_maps
 
@@ -283,6 +287,11 @@ class MoleculeChecker:
             row.update({c: False for c in CHECK_NAMES})
             row["error"] = "non-finite coordinates"
             return _finish(row, self.cfg)
+        why = geometry_problem(coords) or ("flat 2D coordinates (all z = 0), not a 3D conformer" if flat_2d(coords) else None)
+        if why:  # impossible geometry: the other checks are not run (RDKit's would not survive it)
+            row.update(coordinates=False, error=why)
+            return _finish(row, self.cfg)
+        row["coordinates"] = True
         ok, diff = self.connectivity(coords)
         row.update(connectivity=ok, n_bonds_differ=diff)
         row["n_stereo_centres"], row["n_stereo_bonds"] = len(self._centres), len(self._bonds)

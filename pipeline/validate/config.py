@@ -18,6 +18,7 @@ __all__ = ["CheckConfig", "MetricsConfig", "ValidateConfig", "CHECK_NAMES"]
 
 #: every boolean check column, in the order they are reported
 CHECK_NAMES: tuple[str, ...] = (
+    "coordinates",
     "connectivity",
     "stereo_centres",
     "stereo_bonds",

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from pipeline.types import RecordError
+from pipeline.types import RecordError, StageError
 
 __all__ = ["GeneratedRecord", "GeneratedMolecule", "iter_sdf_blocks", "read_generated"]
 
@@ -49,17 +49,20 @@ class GeneratedMolecule:
 
 
 def iter_sdf_blocks(path: Path) -> Iterator[tuple[int, str, dict[str, str]]]:
-    """(record number, mol block, properties) for each ``$$$$``-terminated record, parsed as text."""
+    """(record number, mol block, properties) for each ``$$$$``-terminated record, parsed as text
+    (``.gz``/``.bz2`` and a byte-order mark accepted; bytes that are not UTF-8 stay as surrogate
+    escapes for :func:`pipeline.io_paths.encoding_problem`)."""
+    from pipeline.io_paths import read_text
+
     block: list[str] = []
     n = 0
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            if line.rstrip("\r\n") == "$$$$":
-                n += 1
-                yield n, *_split_record(block)
-                block = []
-            else:
-                block.append(line)
+    for line in read_text(path).splitlines(keepends=True):
+        if line.rstrip("\r\n") == "$$$$":
+            n += 1
+            yield n, *_split_record(block)
+            block = []
+        else:
+            block.append(line)
     if any(s.strip() for s in block):
         n += 1
         yield n, *_split_record(block)
@@ -101,9 +104,16 @@ def read_generated(path: str | Path) -> tuple[list[GeneratedMolecule], list[Reco
     """Parse ``path``; returns (molecules in first-seen order, per-record errors, number of records)."""
     from rdkit import Chem, RDLogger
 
+    from pipeline.ingest.rdlog import captured_rdkit_log, rdkit_reason
+    from pipeline.ingest.sdf import molblock_problem, query_problem
+    from pipeline.io_paths import InputFileError, encoding_problem, file_problem
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"generated SDF not found: {path}")
+    why = file_problem(path)
+    if why:
+        raise StageError(f"validate: generated SDF {path}: {why}")
     RDLogger.DisableLog("rdApp.*")
     groups: dict[tuple[str, str | None], GeneratedMolecule] = {}
     keys: dict[tuple[str, str | None], tuple] = {}
@@ -123,9 +133,18 @@ def read_generated(path: str | Path) -> tuple[list[GeneratedMolecule], list[Reco
                 else:
                     groups[gkey] = GeneratedMolecule(name, smiles, None, [], [rec])
 
-            mol = Chem.MolFromMolBlock(block, sanitize=False, removeHs=False, strictParsing=True)
+            why = encoding_problem(block) or molblock_problem(block)
+            if why:
+                fail(f"unreadable mol block: {why}")
+                continue
+            with captured_rdkit_log() as log:
+                mol = Chem.MolFromMolBlock(block, sanitize=False, removeHs=False, strictParsing=True)
             if mol is None or mol.GetNumConformers() == 0:
-                fail("unreadable mol block")
+                fail(f"unreadable mol block: {rdkit_reason(log, 'no coordinates')}")
+                continue
+            why = query_problem(mol)
+            if why:
+                fail(why)
                 continue
             try:
                 Chem.SanitizeMol(mol)
@@ -149,6 +168,8 @@ def read_generated(path: str | Path) -> tuple[list[GeneratedMolecule], list[Reco
                 fail("atoms or bonds differ from the molecule's first record")
                 continue
             grp.records.append(GeneratedRecord(rec, xyz, props))
+    except InputFileError as exc:
+        raise StageError(f"validate: generated SDF {path}: {exc}") from None
     finally:
         RDLogger.EnableLog("rdApp.*")
     return list(groups.values()), errors, n_records

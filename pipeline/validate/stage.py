@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.atomic import write_dir_atomic
+from pipeline.io_paths import OutputPathError, check_output_dir
 from pipeline.types import InputDataset, RecordError, StageError, StageResult
 from pipeline.validate.checks import MoleculeChecker, check_mapped
 from pipeline.validate.config import CheckConfig, ValidateConfig
@@ -88,6 +90,10 @@ def run_validate(cfg: ValidateConfig, generated: Path, reference: Path | None, o
 
     t0 = time.perf_counter()
     generated, out_dir = Path(generated), Path(out_dir)
+    try:  # before any work: one rule for output folders (pipeline/io_paths.py)
+        check_output_dir(out_dir, "summary.json", inputs=[generated, reference], what="report folder")
+    except OutputPathError as exc:
+        raise StageError(f"validate: {exc}") from None
     molecules, errors, n_records = read_generated(generated)
     if n_records == 0:
         raise StageError(f"validate: {generated} holds no SDF records")
@@ -149,19 +155,24 @@ def run_validate(cfg: ValidateConfig, generated: Path, reference: Path | None, o
             res.metrics = coverage_metrics(D, cfg.metrics.deltas, valid, cfg.metrics.only_valid)
             curves.append(cov_curve(D, grid, valid, cfg.metrics.only_valid))
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    summary = write_report(
-        cfg,
-        out_dir,
-        results,
-        errors,
-        n_records=n_records,
-        bond_devs=np.concatenate(bond_devs) if bond_devs else np.zeros(0),
-        grid=grid,
-        curves=curves,
-        source={"generated": str(generated), "reference": str(reference) if reference is not None else None},
-        reference_set=ref,
-    )
+    box: dict[str, Any] = {}
+
+    def build(tmp: Path) -> None:  # the report appears whole or not at all (pipeline/atomic.py)
+        box["summary"] = write_report(
+            cfg,
+            tmp,
+            results,
+            errors,
+            n_records=n_records,
+            bond_devs=np.concatenate(bond_devs) if bond_devs else np.zeros(0),
+            grid=grid,
+            curves=curves,
+            source={"generated": str(generated), "reference": str(reference) if reference is not None else None},
+            reference_set=ref,
+        )
+
+    write_dir_atomic(out_dir, build)
+    summary = box["summary"]
     metrics = {k: float(v) for k, v in summary["metrics"].items() if isinstance(v, (int, float)) and np.isfinite(v)}
     metrics["validate_seconds"] = time.perf_counter() - t0
     inputs = [InputDataset("generated", str(generated), file_hash(generated), "validation")]
