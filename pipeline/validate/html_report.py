@@ -3,7 +3,7 @@
 1. **Headline**: model (name, hash, training data), sample run, date, input, sample settings; the
    numbers that matter (valid %, stereo %, COV-R / AMR-R / COV-P / AMR-P at δ), each with its unit
    and a one-line definition (:mod:`.glossary`); a plain-language verdict.
-2. **Molecules**, worst first (fewest valid conformers, then lowest COV-R), sortable by any column:
+2. **Molecules**, worst first (lowest COV-R, or validity without a reference; then validity), sortable by any column:
    an RDKit depiction, conformers generated / valid, the failed checks with counts, stereo, the best
    RMSD to each reference, coverage, the relaxation properties the sampler wrote (``refined``,
    ``energy_kcal_mol``, ``refine_converged``, ``stereo_ok``; shown when present), a 3D button.
@@ -75,7 +75,7 @@ def _refinement_cell(res: Any) -> tuple[str, bool]:
         bits.append(f"{sum(conv)}/{len(conv)} converged")
     energies = [e for e in (_float(p.get("energy_kcal_mol")) for p in props) if e is not None]
     if energies:
-        bits.append(f"E {min(energies):.1f}–{max(energies):.1f} kcal/mol" if len(energies) > 1 else f"E {energies[0]:.1f} kcal/mol")
+        bits.append(f"E {min(energies):.1f} to {max(energies):.1f} kcal/mol" if len(energies) > 1 else f"E {energies[0]:.1f} kcal/mol")
     st = [p["stereo_ok"].strip().lower() in _TRUE for p in props if "stereo_ok" in p]
     if st:
         bits.append(f"stereo ok {sum(st)}/{len(st)}")
@@ -194,9 +194,17 @@ def _molecule_rows(results: Sequence[Any], mol_df: Any, delta: float, viewable: 
             *([f"<td>{refine_html}</td>"] if with_refine else []),
             f"<td>{button}</td>",
         ]
-        out.append(((frac, cov_v, name), "<tr>" + "".join(cells) + "</tr>"))
-    out.sort(key=lambda t: t[0])  # worst first
+        out.append((worst_first_key(res, covr), "<tr>" + "".join(cells) + "</tr>"))
+    out.sort(key=lambda t: t[0])
     return out
+
+
+def worst_first_key(res: Any, cov_r: Any) -> tuple:
+    """Sort key, worst molecule first: coverage (COV-R at δ; validity when there is no reference), then validity."""
+    n_rec = len(res.gen.records) + len(res.gen.bad_records)
+    frac = sum(bool(r["valid"]) for r in res.rows) / n_rec if n_rec else 0.0
+    scored = cov_r is not None and not (isinstance(cov_r, float) and math.isnan(cov_r))
+    return (float(cov_r) if scored else frac, frac, res.gen.name)
 
 
 def _headline(summary: dict, prov: dict[str, str], results: Sequence[Any], delta: float) -> tuple[str, str]:
@@ -229,7 +237,7 @@ def _headline(summary: dict, prov: dict[str, str], results: Sequence[Any], delta
         ("Model", model_html),
         ("Sample run (MLflow)", f'<span class="mono">{esc(prov["run_id"])}</span>' if prov["run_id"] else "not tracked (no run_id in the SDF)"),
         ("Report written", esc(utc_now())),
-        ("Input", f'<code title="{esc(gen)}">{esc(gen.name)}</code> in <span class="small">{esc(gen.parent)}</span>: {int(m.get("n_records", 0))} records, {n_mol} molecules, {int(m.get("n_errors", 0))} record errors'),
+        ("Input", f'<code title="{esc(gen)}">{esc(gen.name)}</code>' + (f' in <span class="small">{esc(gen.parent)}</span>' if str(gen.parent) not in ("", ".") else "") + f': {int(m.get("n_records", 0))} records, {n_mol} molecules, {int(m.get("n_errors", 0))} record errors'),
         ("Reference", (f'<code title="{esc(ref)}">{esc(Path(str(ref)).name)}</code> — {int(m.get("n_molecules_scored", 0))} molecules matched; δ = {delta:g} Å' if ref else "none (checks only, no coverage)")),
         ("Sample settings", " · ".join(settings)),
     ]
@@ -261,7 +269,8 @@ def write_html(out_dir: Path, summary: dict, images: Sequence[Path], mol_df: Any
     text, tone = verdict(m, fails, delta, demo)
 
     # the 3D payload: the worst molecules first (the table's default order)
-    order = sorted(range(len(results)), key=lambda i: (sum(bool(r["valid"]) for r in results[i].rows) / max(1, len(results[i].rows)), results[i].gen.name))
+    covr_col = f"COV-R_{delta:g}"
+    order = sorted(range(len(results)), key=lambda i: worst_first_key(results[i], mol_df.iloc[i].get(covr_col) if i < len(mol_df) else None))
     payload: dict[str, Any] = {}
     for i in order:
         if len(payload) >= MAX_VIEWER_MOLECULES:
@@ -296,7 +305,7 @@ def write_html(out_dir: Path, summary: dict, images: Sequence[Path], mol_df: Any
             '<label><input type="checkbox" id="v-ref" checked> references <span class="chip" style="background:#8a8a8a;color:white">grey</span></label> '
             '<label><input type="checkbox" id="v-valid" checked> valid <span class="chip" style="background:#2e9e44;color:white">green</span></label> '
             '<label><input type="checkbox" id="v-invalid" checked> invalid <span class="chip" style="background:#d43c3c;color:white">red</span></label></p>'
-            '<div id="viewer" style="position:relative;width:100%;height:460px;border:1px solid #ddd;border-radius:6px"></div>'
+            '<div style="border:1px solid #ddd;border-radius:6px;padding:1px"><div id="viewer" style="position:relative;width:100%;height:460px"></div></div>'
             '<p class="small" id="viewer-info"></p>'
             '<p class="small">Drag to rotate, scroll to zoom. Works offline (3Dmol.js 2.5.5, BSD-3-Clause, embedded).</p>'
         )

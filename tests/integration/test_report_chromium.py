@@ -84,7 +84,7 @@ def test_report_in_chromium(report):
     assert widths[0] <= 1280 and widths[1] <= 1280, f"page / table wider than the window: {widths}"
     assert first.startswith("amino_acid"), f"worst molecule should come first, got {first!r}"
     assert "bondiff-shipped@" in headline and "Verdict." in headline and "feedc0de" in headline
-    assert "mmff94" in headline and "4/4 converged" in headline and "E 20.0–23.0 kcal/mol" in headline
+    assert "mmff94" in headline and "4/4 converged" in headline and "E 20.0 to 23.0 kcal/mol" in headline
 
     img = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(int)
     r, g, b = img[..., 0], img[..., 1], img[..., 2]

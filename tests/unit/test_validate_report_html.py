@@ -66,7 +66,7 @@ def test_page_shows_refinement_properties_and_viewer_payload(tmp_path, refset):
         records.append((m, conf.GetId(), props))
     write_sdf(tmp_path / "g.sdf", records)
     html = _validate(tmp_path, tmp_path / "g.sdf", refset)
-    assert "relaxation (SDF properties)" in html and "2/3 converged" in html and "E -10.0–-8.0 kcal/mol" in html and "stereo ok 3/3" in html
+    assert "relaxation (SDF properties)" in html and "2/3 converged" in html and "E -10.0 to -8.0 kcal/mol" in html and "stereo ok 3/3" in html
     assert "bondiff-shipped@5913d77c" in html and "relaxation: mmff94" in html
 
     payload = json.loads(re.search(r'<script type="application/json" id="viewer-data">(.*?)</script>', html, re.S).group(1))
