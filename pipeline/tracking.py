@@ -25,6 +25,10 @@ from pipeline.types import InputDataset, StageResult
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
+    "EXPERIMENT_KIND_TAG",
+    "EXPERIMENT_KIND",
+    "runs_page",
+    "tag_experiments",
     "default_tracking_uri",
     "setup_tracking",
     "track_stage",
@@ -33,6 +37,10 @@ __all__ = [
 ]
 
 DEFAULT_EXPERIMENT = "bondiff"
+#: MLflow 3 opens an experiment without this tag in its GenAI view (traces, prompts); with it, in the
+#: classic runs view (metrics, parameters, artifacts), which is what a bondiff experiment holds
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 
 def default_tracking_uri(workdir: str | Path | None = None) -> str:
@@ -70,9 +78,11 @@ def setup_tracking(
     exp = mlflow.get_experiment_by_name(experiment)
     if exp is None:
         artifact_location = default_artifact_root(workdir, uri) if uri.startswith("sqlite:") else None
-        exp_id = mlflow.create_experiment(experiment, artifact_location=artifact_location)
+        exp_id = mlflow.create_experiment(experiment, artifact_location=artifact_location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
     else:
         exp_id = exp.experiment_id
+        if EXPERIMENT_KIND_TAG not in exp.tags:
+            mlflow.tracking.MlflowClient().set_experiment_tag(exp_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
 
@@ -85,6 +95,7 @@ class MlflowLogger:
 
         self._client = mlflow.tracking.MlflowClient()
         self._run_id = run_id or mlflow.active_run().info.run_id
+        self.last_step: dict[str, int] = {}  # per metric: the last step of its curve
 
     @property
     def run_id(self) -> str:
@@ -95,6 +106,8 @@ class MlflowLogger:
 
         ts = int(time.time() * 1000)
         batch = [Metric(k, float(v), ts, int(step or 0)) for k, v in metrics.items() if v is not None]
+        for m in batch:
+            self.last_step[m.key] = max(m.step, self.last_step.get(m.key, m.step))
         if batch:
             self._client.log_batch(self._run_id, metrics=batch)
 
@@ -130,11 +143,18 @@ def _log_inputs(inputs: list[InputDataset]) -> None:
         mlflow.set_tag(f"input.{ds.name}.digest", ds.digest)
 
 
-def _log_result(result: StageResult) -> None:
+def _log_result(result: StageResult, logger: MlflowLogger | None = None) -> None:
     import mlflow
 
     if result.metrics:
-        mlflow.log_metrics({k: float(v) for k, v in result.metrics.items()})
+        # a summary metric that is also a curve (loss, val_loss, ...) goes at the curve's last step:
+        # at step 0 (MLflow's default) it would put the final value at the start of the curve
+        last = logger.last_step if logger is not None else {}
+        by_step: dict[int, dict[str, float]] = {}
+        for k, v in result.metrics.items():
+            by_step.setdefault(last.get(k, 0), {})[k] = float(v)
+        for step, values in sorted(by_step.items()):
+            mlflow.log_metrics(values, step=step)
     tags = dict(result.tags)
     tags["reused"] = str(result.reused).lower()
     for k, p in result.outputs.items():
@@ -205,13 +225,38 @@ def track_stage(
     with mlflow.start_run(run_name=run_name or stage, nested=nested, tags=tags) as run:
         _log_config(config)
         t0 = time.perf_counter()
+        logger = MlflowLogger(run.info.run_id) if pass_logger else None
         try:
-            result = fn(MlflowLogger(run.info.run_id)) if pass_logger else fn()
+            result = fn(logger) if pass_logger else fn()
         except BaseException as exc:
             mlflow.set_tag("failure_reason", f"{type(exc).__name__}: {exc}"[:5000])
             mlflow.set_tag("failure_traceback", traceback.format_exc()[-5000:])
             mlflow.end_run(status="FAILED")
             raise
         mlflow.log_metric("stage_seconds", time.perf_counter() - t0)
-        _log_result(result)
+        _log_result(result, logger)
         return result, run.info.run_id
+
+
+def runs_page(base_url: str, experiment_id: str | None = None, run_id: str | None = None) -> str:
+    """The UI address of an experiment's runs (MLflow 3's machine-learning view) or of one run."""
+    base = base_url.rstrip("/")
+    if not experiment_id:
+        return base
+    if run_id:
+        return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
+def tag_experiments(tracking_uri: str) -> list[tuple[str, str]]:
+    """Give every experiment of the store without an ``mlflow.experimentKind`` the ML kind (older
+    stores too); returns ``(experiment id, name)`` of the active experiments."""
+    import mlflow
+
+    client = mlflow.tracking.MlflowClient(tracking_uri)
+    out = []
+    for exp in client.search_experiments():
+        if EXPERIMENT_KIND_TAG not in exp.tags:
+            client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        out.append((exp.experiment_id, exp.name))
+    return out

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from pipeline.commands._common import UserError, add_subcommand
+from pipeline.tracking import runs_page
 
 __all__ = ["register", "server_command", "server_env", "start_server", "stop_server", "ui_hint", "bondiff_command"]
 
@@ -137,16 +138,30 @@ def ui_hint(tracking_uri: str, experiment_id: str | None = None, run_id: str | N
         ui = f"{bondiff_command()} ui"
         cmd = ui if tracking_uri == cwd_db else f"{ui} --tracking-uri {tracking_uri}"
         url = f"http://127.0.0.1:{port}"
-    page = f"{url}/#/experiments/{experiment_id}" if experiment_id else url
-    if experiment_id and run_id:
-        page += f"/runs/{run_id}"
+    page = runs_page(url, experiment_id, run_id)
     return (f"open the UI: {cmd}   then {page}" if cmd else f"open the UI: {page}")
+
+
+def _experiments(uri: str) -> list[tuple[str, str]]:
+    """The store's experiments (tagged for MLflow 3's runs view, see ``pipeline.tracking``); none when
+    the store does not exist yet or cannot be read (the server reports that itself)."""
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+        return []
+    from pipeline.tracking import tag_experiments
+
+    try:
+        return [(i, n) for i, n in tag_experiments(uri) if n != "Default" or i != "0"]
+    except Exception:  # an unreachable server or an odd store: the UI itself still starts
+        return []
 
 
 def _handler(args: argparse.Namespace) -> int:
     uri, artifacts = resolve_store(args.tracking_uri, args.workdir)
     cmd = server_command(uri, artifacts, args.host, args.port, args.workers)
-    print(f"MLflow UI on http://{args.host}:{args.port}  (store: {uri}; Ctrl-C to stop)", flush=True)
+    base = f"http://{args.host}:{args.port}"
+    print(f"MLflow UI on {base}  (store: {uri}; Ctrl-C to stop)", flush=True)
+    for exp_id, name in _experiments(uri):
+        print(f"  experiment {name!r}: {runs_page(base, exp_id)}", flush=True)
     proc = start_server(cmd)
 
     def _on_term(signum, frame):  # `kill <bondiff pid>` stops the server too

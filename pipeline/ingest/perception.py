@@ -16,6 +16,7 @@ RDKit is imported inside functions. Every failure raises :class:`RecordProblem` 
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,7 +144,7 @@ def _determine_bonds(z: np.ndarray, xyz: np.ndarray, charge: int, hueckel_fallba
             rdDetermineBonds.DetermineBonds(mol, charge=charge)
         return mol, ()
     except Exception as exc:  # RDKit raises ValueError/RuntimeError subclasses; the reason is reported below
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = _perception_reason(exc, charge)
     if hueckel_fallback:
         mol = _atoms_mol(z, xyz)
         try:
@@ -151,8 +152,22 @@ def _determine_bonds(z: np.ndarray, xyz: np.ndarray, charge: int, hueckel_fallba
                 rdDetermineBonds.DetermineBonds(mol, charge=charge, useHueckel=True)
             return mol, ("hueckel_connectivity",)
         except Exception as exc:
-            first += f"; with Hückel connectivity: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+            again = _perception_reason(exc, charge)
+            first += "; the same with Hückel connectivity" if again == first else f"; with Hückel connectivity: {again}"
     raise RecordProblem(f"bond perception failed with net charge {charge}: {first}")
+
+
+_CHARGE_MISMATCH = re.compile(r"Final molecular charge \((-?\d+)\) does not match input \((-?\d+)\)")
+
+
+def _perception_reason(exc: Exception, charge: int) -> str:
+    """RDKit's message, first line; its charge-mismatch text names the two numbers the wrong way round
+    ("Final molecular charge (0) does not match input (1)" when the input was 0), so say it plainly."""
+    text = str(exc).strip()
+    if _CHARGE_MISMATCH.search(text):
+        return (f"no bond orders on these atoms give net charge {charge} "
+                "(give the record's charge: extended-xyz charge=N, charges.txt in a reference set, or --set default_charge=N)")
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _skeleton(mol):

@@ -43,3 +43,24 @@ def test_artifacts_of_a_sqlite_store_live_next_to_it(tmp_path, monkeypatch):
     assert default_artifact_root(None, f"sqlite:///{db}") == (db.parent / "mlartifacts").as_uri()
     assert default_artifact_root(tmp_path / "w") == (tmp_path / "w" / "mlartifacts").as_uri()
     assert default_artifact_root(None, "http://mlflow:5000") == (tmp_path / "mlartifacts").as_uri()
+
+
+def test_summary_metrics_do_not_start_curves_at_step_0_and_experiments_open_on_runs(tmp_path, mlflow_store):
+    """Issue 16 item 8: a summary metric that is also a curve goes at the curve's last step (not at
+    MLflow's default step 0, which put the final value at the start of every training curve); a
+    bondiff experiment is tagged so MLflow 3 opens its runs view, not the GenAI view."""
+    from pipeline.tracking import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, track_stage
+
+    def fn(logger):
+        for step, loss in ((10, 3.0), (20, 2.0), (30, 1.0)):
+            logger.log_metrics({"loss": loss}, step=step)
+        return StageResult("train", metrics={"loss": 1.0, "n_params": 42.0})
+
+    _, run_id = track_stage("train", {"x": 1}, fn, pass_logger=True, workdir=tmp_path)
+    client = mlflow.tracking.MlflowClient()
+    loss = client.get_metric_history(run_id, "loss")
+    assert min(m.step for m in loss) == 10 and max(m.step for m in loss) == 30
+    assert [m.value for m in sorted(loss, key=lambda m: (m.step, m.timestamp))][-1] == 1.0
+    assert [m.step for m in client.get_metric_history(run_id, "n_params")] == [0]  # not a curve: step 0 is fine
+    exp = client.get_experiment(client.get_run(run_id).info.experiment_id)
+    assert exp.tags[EXPERIMENT_KIND_TAG] == EXPERIMENT_KIND

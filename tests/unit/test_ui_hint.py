@@ -31,7 +31,7 @@ def test_hint_names_the_venv_script_when_the_venv_is_not_active(tmp_path, monkey
 def test_hint_is_plain_bondiff_when_it_is_on_path(tmp_path, monkeypatch):
     _fake_install(tmp_path, monkeypatch, on_path=True)
     other = "sqlite:////data/store/mlflow.db"
-    assert ui.ui_hint(other, "2") == f"open the UI: bondiff ui --tracking-uri {other}   then http://127.0.0.1:5000/#/experiments/2"
+    assert ui.ui_hint(other, "2") == f"open the UI: bondiff ui --tracking-uri {other}   then http://127.0.0.1:5000/#/experiments/2/runs?workflowType=machine_learning"  # the runs view, not MLflow 3's GenAI view
 
 
 def test_hint_for_a_tracking_server_is_its_url(tmp_path, monkeypatch):
