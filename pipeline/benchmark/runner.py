@@ -52,7 +52,7 @@ def _molecules(ref: Any, limit: int | None, split: str | None = None) -> list[Be
 
 def _generate(name: str, fn: Any, molecules: list[BenchMolecule], cfg: BenchmarkConfig, sdf: Path) -> tuple[dict[str, float], list[RecordError]]:
     """Run one sampler over the molecules (timed) and write its SDF; returns (stats, errors)."""
-    from pipeline.sample.sdf import write_sdf
+    from pipeline.sample.sdf import conformer_records, write_sdf
 
     records, errors = [], []
     geometry: list[dict[str, float]] = []
@@ -91,9 +91,8 @@ def _generate(name: str, fn: Any, molecules: list[BenchMolecule], cfg: Benchmark
             continue
         if m.GetNumConformers() < n:
             errors.append(RecordError(name, bm.name, f"{m.GetNumConformers()} of {n} conformers generated"))
-        for j, conf in enumerate(m.GetConformers()):
-            props = {"_Name": bm.name, "SMILES": bm.smiles, "conformer_index": j, "sampler": name, "seed": cfg.seed}
-            records.append((m, conf.GetId(), props))
+        # what made them (model, relaxation: the validation report's headline) + per-conformer properties
+        records += conformer_records(m, bm.name, {"SMILES": bm.smiles, "sampler": name, "seed": cfg.seed, **getattr(fn, "props", {})})
         n_gen += m.GetNumConformers()
         if bm.ref_xyz is not None and m.GetNumConformers():
             geometry.append(local_geometry_errors(np.stack([c.GetPositions() for c in m.GetConformers()]), bm.ref_xyz, bm.bonds))

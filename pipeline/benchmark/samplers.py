@@ -4,7 +4,8 @@ A sampler is ``fn(mol, n, seed) -> Mol`` taking the intended molecule (hydrogens
 set) and returning a molecule with up to ``n`` conformers; a sampler with a ``batch(mols, n, seed)
 -> (mols_or_None, errors)`` attribute (bondiff) is called once per group of molecules with the same
 ``n`` instead, which is how it is meant to run. :func:`get_sampler` also says when a
-sampler cannot run here (e.g. ``pipeline.api`` or a model is missing) and why.
+sampler cannot run here (e.g. ``pipeline.api`` or a model is missing) and why. A sampler's ``props``
+attribute names what made the conformers (``model``, ``refined``, ``steps``), written into its SDF.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def etkdg(mol: Any, n: int, seed: int) -> Any:
     return m
 
 
+etkdg.props = {"model": "RDKit ETKDGv3", "refined": "none"}  # type: ignore[attr-defined]
+
+
 def make_etkdg_mmff(max_iters: int) -> Sampler:
     def etkdg_mmff(mol: Any, n: int, seed: int) -> Any:
         """ETKDGv3 then MMFF94 optimisation of every conformer (UFF when MMFF lacks parameters)."""
@@ -45,6 +49,7 @@ def make_etkdg_mmff(max_iters: int) -> Sampler:
         force_field_optimize(m, max_iters, threads=1)
         return m
 
+    etkdg_mmff.props = {"model": "RDKit ETKDGv3", "refined": "MMFF94"}  # type: ignore[attr-defined]
     return etkdg_mmff
 
 
@@ -76,6 +81,9 @@ def make_bondiff(cfg: BenchmarkConfig, refine: str = "none") -> Sampler:
         return generate_conformers_batch(mols, num_confs=int(n), seed=int(seed), return_errors=True, **kwargs)
 
     bondiff.batch = batch  # type: ignore[attr-defined]
+    from pipeline.sample.stage import model_identity  # name@sha256(weights.pt), as bondiff sample writes it
+
+    bondiff.props = {"model": model_identity(b.model, None), "refined": "MMFF94" if refine != "none" else "none", "steps": b.steps}  # type: ignore[attr-defined]
     return bondiff
 
 

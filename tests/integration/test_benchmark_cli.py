@@ -32,6 +32,8 @@ def test_benchmark_cli(tmp_path, mlflow_store, capsys):
     assert "benchmark on 2 molecules" in text and "etkdg-mmff" in text and "COV-R mean" in text
     page = (tmp_path / "bench" / "report.html").read_text()
     assert "report.html" in text and "Verdict." in page and 'href="etkdg-mmff/validate/report.html"' in page
+    sampler_page = (tmp_path / "bench" / "etkdg-mmff" / "validate" / "report.html").read_text()
+    assert "RDKit ETKDGv3" in sampler_page and "relaxation: MMFF94" in sampler_page  # the SDF says what made it
 
     table = json.loads(out_json.read_text())
     assert set(table) == {"etkdg", "etkdg-mmff"}
