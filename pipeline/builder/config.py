@@ -57,10 +57,19 @@ class SelectionConfig(StrictModel):
 
 
 class ConformerConfig(StrictModel):
-    """ETKDGv3 embedding, MMFF94 relaxation, then pruning by energy window and heavy-atom RMSD."""
+    """ETKDGv3 embedding, MMFF94 relaxation, then pruning by energy window and heavy-atom RMSD.
 
-    num_embed: int = Field(30, ge=1)  # ETKDG attempts per molecule
+    The number of embeddings is ``num_embed`` when ``embed_per_rotor`` is 0 (builder recipe v1);
+    otherwise it scales with the molecule's rotatable bonds R (RDKit's strict definition, heavy
+    atoms): ``min(num_embed, min_embed + embed_per_rotor * R)``, since a rigid molecule's ensemble
+    saturates after a few embeddings (measured: docs/training-data.md).
+    """
+
+    num_embed: int = Field(30, ge=1)  # ETKDG attempts per molecule (the cap when embed_per_rotor > 0)
+    embed_per_rotor: int = Field(0, ge=0)  # 0: always num_embed; else min_embed + this * rotatable bonds
+    min_embed: int = Field(10, ge=1)  # embeddings of a molecule without rotatable bonds (embed_per_rotor > 0)
     embed_prune_rms: float = Field(0.1, ge=0.0)  # ETKDG's own pruning of near-duplicates (Å)
+    threads: int = Field(1, ge=0)  # RDKit threads for embedding and MMFF (0: all cores); the result does not depend on it
     # A first single embedding within this many seconds probes the stereoisomer: impossible ones
     # (e.g. bridged bicycles with an infeasible bridgehead pair) fail fast and the next isomer is
     # tried, instead of ETKDG retrying for minutes. The full embedding gets num_embed times this.

@@ -10,7 +10,7 @@ import numpy as np
 
 from pipeline.builder.config import ConformerConfig
 
-__all__ = ["KCAL_PER_HARTREE", "Ensemble", "ConformerError", "generate_ensemble", "stereo_matches", "prune"]
+__all__ = ["KCAL_PER_HARTREE", "Ensemble", "ConformerError", "generate_ensemble", "stereo_matches", "prune", "embed_count"]
 
 KCAL_PER_HARTREE = 627.5094740631
 
@@ -51,6 +51,17 @@ def prune(heavy, order: list[int], threshold: float, max_keep: int) -> list[int]
     return kept
 
 
+def embed_count(mol, cfg: ConformerConfig) -> int:
+    """How many ETKDG embeddings ``mol`` gets (see :class:`ConformerConfig`)."""
+    if cfg.embed_per_rotor == 0:
+        return cfg.num_embed
+    from rdkit import Chem
+    from rdkit.Chem import rdMolDescriptors
+
+    rotors = rdMolDescriptors.CalcNumRotatableBonds(Chem.RemoveHs(mol))
+    return int(min(cfg.num_embed, cfg.min_embed + cfg.embed_per_rotor * rotors))
+
+
 def generate_ensemble(mol_h, target_smiles: str, cfg: ConformerConfig, seed: int) -> Ensemble:
     """Embed, relax, filter and prune conformers of ``mol_h`` (explicit H, stereo assigned)."""
     from rdkit import Chem
@@ -58,21 +69,23 @@ def generate_ensemble(mol_h, target_smiles: str, cfg: ConformerConfig, seed: int
 
     params = rdDistGeom.ETKDGv3()
     params.randomSeed = int(seed)
-    params.numThreads = 1
+    params.numThreads = 1  # the probe is one embedding
     params.enforceChirality = True
     params.timeout = int(cfg.embed_timeout_s)
     if rdDistGeom.EmbedMolecule(Chem.Mol(mol_h), params) < 0:
         raise ConformerError(f"stereoisomer cannot be embedded (probe embedding failed within {cfg.embed_timeout_s} s)")
+    n_embed = embed_count(mol_h, cfg)
     params.pruneRmsThresh = float(cfg.embed_prune_rms)
-    params.timeout = int(cfg.embed_timeout_s * cfg.num_embed)  # RDKit's timeout bounds the whole call
-    cids = [c for c in rdDistGeom.EmbedMultipleConfs(mol_h, cfg.num_embed, params) if c >= 0]  # [-1]: timed out
-    stats: dict = {"embedded": len(cids)}
+    params.numThreads = int(cfg.threads)
+    params.timeout = int(cfg.embed_timeout_s * n_embed)  # RDKit's timeout bounds the whole call
+    cids = [c for c in rdDistGeom.EmbedMultipleConfs(mol_h, n_embed, params) if c >= 0]  # [-1]: timed out
+    stats: dict = {"embed_attempts": n_embed, "embedded": len(cids)}
     if not cids:
         raise ConformerError(f"ETKDG embedding failed or took over {params.timeout} s")
     if AllChem.MMFFGetMoleculeProperties(mol_h, mmffVariant=cfg.mmff_variant) is None:
         raise ConformerError(f"no {cfg.mmff_variant} parameters")
     results = AllChem.MMFFOptimizeMoleculeConfs(
-        mol_h, numThreads=1, maxIters=cfg.mmff_max_iters, mmffVariant=cfg.mmff_variant
+        mol_h, numThreads=int(cfg.threads), maxIters=cfg.mmff_max_iters, mmffVariant=cfg.mmff_variant
     )
     energies = {cid: e for cid, (not_conv, e) in zip(cids, results) if not_conv == 0}
     stats["mmff_unconverged"] = len(cids) - len(energies)

@@ -16,6 +16,7 @@ import numpy as np
 
 from pipeline.builder.config import ExclusionConfig
 from pipeline.builder.exclusion import load_exclusion
+from pipeline.builder.screen import screen
 from pipeline.types import InputDataset, StageError, StageResult
 
 __all__ = ["merge_datasets"]
@@ -23,8 +24,6 @@ __all__ = ["merge_datasets"]
 
 def merge_datasets(inputs: Sequence[str | Path], out_dir: str | Path, exclusion: ExclusionConfig | None = None) -> StageResult:
     """Write the union of ``inputs`` to ``out_dir`` (atomically); the manifest lists the parts."""
-    from rdkit import Chem
-
     from pipeline.data import ConformerDataset, DatasetWriter, MoleculeEntry
 
     if not inputs:
@@ -38,22 +37,15 @@ def merge_datasets(inputs: Sequence[str | Path], out_dir: str | Path, exclusion:
     parts, in_sets = [], []
     for path in inputs:
         ds = ConformerDataset(path)
-        kept = 0
-        for view in ds:
+        picked = screen(ds, seen, ex, str(path))
+        dropped.update(picked.dropped)
+        excluded.extend(picked.excluded)
+        for i in picked.keep:
+            view = ds.molecule(i)
             e = view.entry
-            if e.smiles in seen:
-                dropped["duplicate"] += 1
-                continue
-            mol = Chem.MolFromSmiles(e.smiles)
-            ref = ex.match(mol) if mol is not None else None
-            if ref is not None:
-                excluded.append({"dataset": str(path), "name": e.name, "smiles": e.smiles, "reference": ref})
-                continue
-            seen.add(e.smiles)
             entry = MoleculeEntry(e.name, e.smiles, e.mapped_smiles, e.charge, e.source, e.split, extra=dict(e.extra))
             writer.add(entry, view.atomic_numbers, view.formal_charges, view.bonds, np.asarray(view.coords), np.asarray(view.energies), center=False)
-            kept += 1
-        parts.append({"path": str(Path(path).resolve()), "dataset_hash": ds.digest, "molecules": len(ds), "kept": kept,
+        parts.append({"path": str(Path(path).resolve()), "dataset_hash": ds.digest, "molecules": len(ds), "kept": len(picked.keep),
                       "recipe": ds.manifest.get("recipe")})
         in_sets.append(InputDataset(Path(path).name, str(Path(path).resolve()), ds.digest, "training"))
     if len(writer) == 0:

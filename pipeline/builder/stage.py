@@ -26,9 +26,15 @@ from pipeline.builder.smiles_source import SourceInfo, read_source
 from pipeline.config import config_hash
 from pipeline.types import InputDataset, RecordError, StageError, StageResult
 
-__all__ = ["run_build", "assign_split"]
+__all__ = ["run_build", "assign_split", "BUILDER_VERSION"]
 
 log = logging.getLogger(__name__)
+
+# The builder code's version, recorded in every manifest (recipe.builder_version). 1: fixed
+# num_embed per molecule; 2: + embed_per_rotor/min_embed (embeddings scaled by rotatable bonds),
+# RDKit threads, selection ranges (--skip). configs/build_drugs_v1.yaml rebuilds version-1 data
+# exactly with version-2 code (same dataset_hash).
+BUILDER_VERSION = 2
 
 
 def assign_split(smiles: str, val_fraction: float, test_fraction: float, salt: str) -> str:
@@ -125,14 +131,19 @@ def _collect(cfg, sel: Selection, smiles, source_name, writer, t0, time_budget_s
     return tally
 
 
-def _manifest(cfg, source: SourceInfo, sel: Selection, exclusion: ExclusionSet, tally: _Tally, limit, t_select, t_build) -> dict:
+def _manifest(cfg, source: SourceInfo, sel: Selection, exclusion: ExclusionSet, tally: _Tally, limit, skip, t_select, t_build) -> dict:
     """The manifest extras: the recipe (everything needed to rebuild), exclusions, errors, timing."""
     recipe = {
         "builder": "pipeline.builder",
+        "builder_version": BUILDER_VERSION,
         "source": source.as_dict(),
         "config": cfg.model_dump(mode="json"),
         "limit": limit,
-        "effective_limit": tally.processed,  # `--limit effective_limit` rebuilds exactly this dataset
+        "skip": skip,
+        "effective_limit": tally.processed,  # `--skip skip --limit effective_limit` rebuilds exactly this dataset
+        # positions [start, stop) in the seeded selection order: shards with the same config and
+        # seed tile it without overlap; the next shard starts at stop (`--skip stop`)
+        "selection_range": [skip, skip + tally.processed],
         "stopped_by_time_budget": tally.stopped_early,
         "energy_units": "Hartree",
         "energy_method": _energy_method(cfg),
@@ -187,8 +198,14 @@ def run_build(
     limit: int | None = None,
     progress: bool = True,
     time_budget_s: float | None = None,
+    skip: int = 0,
 ) -> StageResult:
     """Build the dataset into ``out_dir`` (atomically). ``limit`` caps the number of molecules tried.
+
+    ``skip`` starts at that position of the seeded selection order, so a large set is built in
+    shards: ``skip=0, limit=4000`` then ``skip=4000, ...`` give exactly the molecules (and
+    ensembles: seeds are per molecule) of one build with ``limit=8000``. The selection is walked
+    from the start every time (duplicates and filters decide positions), which costs seconds.
 
     ``time_budget_s`` stops taking new molecules after that many seconds and commits what is done:
     results come in selection order, so the dataset is then exactly what ``limit=<processed>``
@@ -203,11 +220,17 @@ def run_build(
     exclusion = load_exclusion(cfg.exclusion.reference_dirs, cfg.exclusion.require_one)
     if exclusion.errors:
         raise StageError(f"cannot exclude unreadable reference molecules: {exclusion.errors[0]} (+{len(exclusion.errors) - 1} more)")
-    sel = select_candidates(smiles, cfg.selection, exclusion, source_name, n=limit, global_seed=cfg.seed)
+    if skip < 0:
+        raise StageError(f"build-data: skip must be >= 0, got {skip}")
+    want = None if limit is None else skip + limit
+    if skip >= (cfg.selection.n_molecules if want is None else min(want, cfg.selection.n_molecules)):
+        raise StageError(f"build-data: skip {skip} leaves nothing of selection.n_molecules={cfg.selection.n_molecules}")
+    sel = select_candidates(smiles, cfg.selection, exclusion, source_name, n=want, global_seed=cfg.seed)
     log.info(
-        "selected %d candidates from %d examined records (%d excluded as benchmark molecules, filtered: %s)",
-        len(sel.candidates), sel.examined, len(sel.excluded), dict(sel.filtered),
+        "selected %d candidates from %d examined records (%d excluded as benchmark molecules, filtered: %s); building positions [%d, %d)",
+        len(sel.candidates), sel.examined, len(sel.excluded), dict(sel.filtered), skip, len(sel.candidates),
     )
+    sel.candidates = sel.candidates[skip:]
     t_select = time.perf_counter() - t0
 
     writer = DatasetWriter(out_dir)
@@ -216,7 +239,7 @@ def run_build(
         first = tally.errors[0] if tally.errors else "none"
         raise StageError(f"build-data: no molecule built ({len(tally.errors)} errors; first: {first})")
     t_build = time.perf_counter() - t0 - t_select
-    writer.commit(_manifest(cfg, source, sel, exclusion, tally, limit, t_select, t_build))
+    writer.commit(_manifest(cfg, source, sel, exclusion, tally, limit, skip, t_select, t_build))
 
     ds = ConformerDataset(out_dir)
     n = tally.processed

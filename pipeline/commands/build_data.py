@@ -19,6 +19,7 @@ EXAMPLES = """\
   bondiff build-data --config configs/build_drugs.yaml --out work/drugs_small --limit 20
   bondiff build-data -c configs/build_drugs.yaml --out /data/drugs --workers 2 --set selection.n_molecules=5000
   bondiff build-data -c configs/build_drugs.yaml --out work/drugs_xtb --limit 5 --set xtb.enabled=true
+  bondiff build-data -c configs/build_drugs.yaml --out work/drugs_4000_8000 --skip 4000 --limit 4000   # a shard
   bondiff build-data --merge work/qm9 work/drugs --out work/train_set   # one training set from several
 """
 
@@ -28,6 +29,13 @@ def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None
     add_config_args(p, default="configs/build_drugs.yaml")
     p.add_argument("--out", "-o", required=True, help="output dataset directory (written atomically)")
     p.add_argument("--limit", type=int, default=None, help="build at most N molecules (caps selection.n_molecules)")
+    p.add_argument(
+        "--skip",
+        type=int,
+        default=0,
+        metavar="START",
+        help="start at this position of the seeded selection (a shard [START, START+LIMIT); the next shard: --skip STOP)",
+    )
     p.add_argument("--workers", type=int, default=None, help="worker processes (overrides the config's workers)")
     p.add_argument(
         "--max-minutes",
@@ -52,6 +60,8 @@ def _handle(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be >= 1")
+    if args.skip < 0:
+        raise UserError("--skip must be >= 0")
     if args.max_minutes is not None and args.max_minutes <= 0:
         raise UserError("--max-minutes must be > 0")
     cfg = stage_config(BuildConfig, args, {"workers": args.workers})
@@ -61,7 +71,7 @@ def _handle(args: argparse.Namespace) -> int:
     def call():
         try:
             budget = None if args.max_minutes is None else 60.0 * args.max_minutes
-            return run_build(cfg, args.out, limit=args.limit, progress=not args.no_progress, time_budget_s=budget)
+            return run_build(cfg, args.out, limit=args.limit, progress=not args.no_progress, time_budget_s=budget, skip=args.skip)
         except SourceError as exc:
             raise UserError(str(exc)) from None
 
@@ -78,6 +88,9 @@ def _handle(args: argparse.Namespace) -> int:
         f"{int(m['excluded'])} excluded as benchmark molecules, {int(m['errors'])} errors, "
         f"{m['molecules_per_minute']:.1f} molecules/min wall, {m['molecules_per_cpu_minute']:.1f} per CPU-minute"
     )
+    rng = result.extra.get("manifest", {}).get("recipe", {}).get("selection_range")
+    if rng:
+        print(f"selection positions [{rng[0]}, {rng[1]}): the next shard is --skip {rng[1]}")
     for e in result.errors[:10]:
         print(f"  error: {e}")
     if len(result.errors) > 10:

@@ -31,6 +31,8 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from pipeline.data.packed import is_packed, read_parts
+
 __all__ = ["SCHEMA_VERSION", "MoleculeEntry", "MoleculeView", "ConformerDataset", "DatasetWriter"]
 
 SCHEMA_VERSION = 1
@@ -83,7 +85,9 @@ def _load(root: Path, name: str, mmap: bool) -> np.ndarray:
 
 
 class ConformerDataset:
-    """Read-only access to a dataset directory (arrays memory-mapped)."""
+    """Read-only access to a dataset directory (arrays memory-mapped), or to a packed training set
+    (``manifest.json`` with ``format: bondiff-packed``, :mod:`pipeline.data.packed`: read into memory,
+    every part's hash checked)."""
 
     def __init__(self, root: str | Path, mmap: bool = True):
         self.root = Path(root)
@@ -96,6 +100,12 @@ class ConformerDataset:
                 f"{self.root}: schema_version {self.manifest.get('schema_version')} != {SCHEMA_VERSION}; re-run ingest"
             )
         self.entries: list[MoleculeEntry] = []
+        if is_packed(self.manifest):  # compressed parts, read into memory
+            rows, arrays = read_parts(self.root, self.manifest)
+            self.entries = [MoleculeEntry(**r) for r in rows]
+            for name, arr in arrays.items():
+                setattr(self, name, arr)
+            return
         with open(self.root / "molecules.jsonl") as fh:
             for line in fh:
                 if line.strip():

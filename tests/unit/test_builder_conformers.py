@@ -83,3 +83,21 @@ def test_impossible_stereoisomer_falls_back_to_the_next_one():
     assert built.smiles == Chem.MolToSmiles(Chem.MolFromSmiles(feasible)) and built.coords.shape[0] >= 1
     alone = build_molecule(Candidate(2, "x", [impossible], seed=3), ConformerConfig(num_embed=4, embed_timeout_s=1), XtbConfig())
     assert alone.coords is None and "cannot be embedded" in alone.error
+
+
+def test_embed_count_scales_with_rotatable_bonds_and_is_capped():
+    from pipeline.builder.conformers import embed_count
+
+    rigid, flexible = Chem.AddHs(Chem.MolFromSmiles("c1ccc2ccccc2c1")), Chem.AddHs(Chem.MolFromSmiles("CCCCCCCCCCOCCOCCO"))
+    v2 = ConformerConfig(num_embed=30, embed_per_rotor=4, min_embed=10)
+    assert embed_count(rigid, v2) == 10 and embed_count(flexible, v2) == 30
+    assert embed_count(Chem.AddHs(Chem.MolFromSmiles("CCCCOC")), v2) == 10 + 4 * 3  # C2-C3, C3-C4, C4-O: methyl ends are no rotors
+    assert embed_count(rigid, ConformerConfig(num_embed=30)) == 30  # embed_per_rotor 0: recipe v1
+
+
+def test_threads_do_not_change_the_ensemble():
+    one, two = _ensemble("CCCCOC(=O)c1ccccc1", seed=11), _ensemble("CCCCOC(=O)c1ccccc1", seed=11, threads=2)
+    assert one.stats == two.stats
+    np.testing.assert_array_equal(one.energies_kcal, two.energies_kcal)
+    for a, b in zip(one.mol.GetConformers(), two.mol.GetConformers()):
+        np.testing.assert_array_equal(a.GetPositions(), b.GetPositions())

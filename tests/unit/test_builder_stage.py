@@ -71,6 +71,20 @@ def test_same_seed_same_dataset_whatever_the_workers(built, wheel, tmp_path):
     assert ConformerDataset(other.outputs["dataset"]).digest != a.digest
 
 
+def test_shards_tile_the_selection_with_the_same_ensembles(built, wheel, tmp_path):
+    _, out = built
+    full = ConformerDataset(out)
+    assert full.manifest["recipe"]["selection_range"] == [0, 3] and full.manifest["recipe"]["builder_version"] >= 2
+    first = run_build(fast_config(wheel), tmp_path / "s0", limit=1, progress=False)
+    rest = run_build(fast_config(wheel), tmp_path / "s1", skip=1, progress=False)
+    parts = [ConformerDataset(r.outputs["dataset"]) for r in (first, rest)]
+    assert [p.manifest["recipe"]["selection_range"] for p in parts] == [[0, 1], [1, 3]]
+    assert [e.smiles for p in parts for e in p.entries] == [e.smiles for e in full.entries]
+    np.testing.assert_array_equal(np.concatenate([np.asarray(p.coords) for p in parts]), np.asarray(full.coords))
+    with pytest.raises(StageError, match="skip 3 leaves nothing"):
+        run_build(fast_config(wheel, selection={"n_molecules": 3}), tmp_path / "s2", skip=3, progress=False)
+
+
 def test_all_bad_input_is_a_stage_error(tmp_path):
     wheel = write_wheel(tmp_path / "bad", ["C1CC(", "not-a-smiles"])
     with pytest.raises(StageError, match="no molecule built"):
