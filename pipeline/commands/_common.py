@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence, TypeVar
 from pydantic import BaseModel
 
 from pipeline.config import ConfigError, load_config
+from pipeline.types import StageError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -151,6 +152,9 @@ def run_command(args: argparse.Namespace) -> int:
             msg = f"{exc.strerror}: {exc.filename}"
         print(f"bondiff {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    except StageError as exc:  # e.g. a corrupt packed dataset: one line, no traceback, whichever command read it
+        print(f"bondiff {args.command}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from pipeline.commands._common import (
     UserError,
@@ -21,6 +22,7 @@ EXAMPLES = """\
   bondiff build-data -c configs/build_drugs.yaml --out work/drugs_xtb --limit 5 --set xtb.enabled=true
   bondiff build-data -c configs/build_drugs.yaml --out work/drugs_4000_8000 --skip 4000 --limit 4000   # a shard
   bondiff build-data --merge work/qm9 work/drugs --out work/train_set   # one training set from several
+  bondiff build-data --pack work/qm9_30k work/drugs_0_4000 --out data/train --no-track   # add write-once compressed parts
 """
 
 
@@ -51,6 +53,14 @@ def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None
         default=None,
         help="instead of building: merge these datasets into --out (dedup + benchmark exclusion again)",
     )
+    p.add_argument(
+        "--pack",
+        nargs="+",
+        metavar="DATASET",
+        default=None,
+        help="instead of building: add these datasets as compressed, write-once parts of the packed training set --out "
+        "(parts already there are kept; dedup + benchmark exclusion against what is in)",
+    )
     add_tracking_args(p)
 
 
@@ -65,8 +75,12 @@ def _handle(args: argparse.Namespace) -> int:
     if args.max_minutes is not None and args.max_minutes <= 0:
         raise UserError("--max-minutes must be > 0")
     cfg = stage_config(BuildConfig, args, {"workers": args.workers})
+    if args.merge and args.pack:
+        raise UserError("--merge and --pack exclude each other")
     if args.merge:
         return _merge(args, cfg)
+    if args.pack:
+        return _pack(args, cfg)
 
     def call():
         try:
@@ -117,5 +131,36 @@ def _merge(args: argparse.Namespace, cfg) -> int:
     print(
         f"dataset {result.outputs['dataset']}: {int(m['molecules'])} molecules, {int(m['conformers'])} conformers "
         f"({int(m['duplicates'])} duplicates dropped, {int(m['excluded'])} benchmark molecules excluded)"
+    )
+    return 0
+
+
+def _pack(args: argparse.Namespace, cfg) -> int:
+    from pipeline.builder.pack import pack_datasets
+    from pipeline.types import StageError
+
+    def call():
+        return pack_datasets(args.pack, args.out, cfg.exclusion)
+
+    try:
+        if args.no_track:
+            result = call()
+        else:
+            from pipeline.tracking import track_stage
+
+            result, run_id = track_stage("pack-data", cfg.exclusion, call, **tracking_kwargs(args))
+            print(f"mlflow run: {run_id}")
+    except StageError as exc:
+        print(f"bondiff build-data: {exc}", file=sys.stderr)
+        return 1
+    m = result.metrics
+    for name in result.extra["added"]:
+        print(f"  added part {name}")
+    for why in result.extra["skipped"]:
+        print(f"  skipped {why}")
+    print(
+        f"packed set {result.outputs['dataset']}: {int(m['parts'])} parts ({int(m['parts_added'])} new), "
+        f"{int(m['molecules'])} molecules, {int(m['conformers'])} conformers, {m['bytes'] / 2**20:.1f} MiB; new parts: "
+        f"{int(m['duplicates'])} duplicates dropped, {int(m['excluded'])} benchmark molecules excluded"
     )
     return 0
