@@ -287,7 +287,7 @@ class MoleculeChecker:
             row.update({c: False for c in CHECK_NAMES})
             row["error"] = "non-finite coordinates"
             return _finish(row, self.cfg)
-        why = geometry_problem(coords) or ("flat 2D coordinates (all z = 0), not a 3D conformer" if flat_2d(coords) else None)
+        why = ("flat 2D coordinates (all z = 0), not a 3D conformer" if flat_2d(coords) else None) or geometry_problem(coords)
         if why:  # impossible geometry: the other checks are not run (RDKit's would not survive it)
             row.update(coordinates=False, error=why)
             return _finish(row, self.cfg)
