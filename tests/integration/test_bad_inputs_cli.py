@@ -266,3 +266,25 @@ def test_bad_input(case: Case, files, capfd):
         assert not [q.name for q in d.iterdir() if q.name.startswith(".") and (".tmp" in q.name or ".old-" in q.name or "write-test" in q.name)], d
     if case.check is not None:
         assert case.check(root, work, out) is not False
+
+
+def test_run_prints_the_record_errors_of_its_stages(files, tmp_path, mlflow_store, capfd):
+    """`bondiff run` with a bad SMILES: the chain goes on with the good ones and says which record
+    failed and why (before, the errors were only in a JSON file under the workdir)."""
+    import yaml
+
+    root = files["root"]
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "name": "bad-smiles", "workdir": str(tmp_path / "work"), "stages": ["sample"],
+        "targets": {"smiles": ["CCO ethanol", "xx broken", "C1CC unclosed"]}, "model": str(root / "model"),
+        "sample": {"num_confs": 1, "steps": 2, "sampler": "ode_euler", "progress": False,
+                   "divergence": {"max_bond_length": 1000, "max_radius": 10000}},
+    }))
+    rc = main(["run", str(cfg)])
+    cap = capfd.readouterr()
+    out = cap.out + cap.err
+    assert rc == 0, out
+    assert "sample: 2 record error(s)" in out
+    assert "--smiles [record 2 (broken)]: cannot parse SMILES 'xx'" in out and "record 3 (unclosed)" in out
+    assert not [bad for bad in FORBIDDEN if bad in out]
