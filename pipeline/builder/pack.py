@@ -95,6 +95,7 @@ def pack_datasets(inputs: Sequence[str | Path], out_dir: str | Path, exclusion: 
         info = pack_part(ds, picked.keep, out_dir / name)
         info["dropped"] = dict(picked.dropped)
         info["excluded"] = picked.excluded
+        info["exclusion"] = ex.summary()  # the reference sets this part was screened against
         info["source"] = _source_info(ds)
         parts.append(info)
         used.add(name)
@@ -112,7 +113,6 @@ def pack_datasets(inputs: Sequence[str | Path], out_dir: str | Path, exclusion: 
         "dataset_hash": combine_hashes(p["sha256"] for p in parts),
         "counts": counts,
         "splits": splits,
-        "exclusion": ex.summary(),
         "parts": parts,
         "errors": [],
     }
