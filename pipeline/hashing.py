@@ -20,15 +20,25 @@ def file_hash(path: str | Path, length: int = 16) -> str:
 
 
 def path_hash(path: str | Path, length: int = 16) -> str:
-    """Hash of a file, or of a directory tree (relative names + contents, sorted, hidden files skipped)."""
+    """Hash of a file, or of a directory tree (relative names + contents, sorted, hidden files skipped).
+
+    The tree is walked as the input readers walk it (:func:`pipeline.io_paths.list_dir`: links to
+    folders followed once, FIFOs never opened); a file that cannot be read counts by its name and
+    the reason, so a cache keyed by this hash changes when it becomes readable.
+    """
+    from pipeline.io_paths import list_dir
+
     p = Path(path)
     if p.is_file():
         return file_hash(p, length)
     h = hashlib.sha256()
-    for f in sorted(q for q in p.rglob("*") if q.is_file() and not any(part.startswith(".") for part in q.relative_to(p).parts)):
-        h.update(str(f.relative_to(p)).encode())
+    for f, problem in sorted(list_dir(p)) if p.is_dir() else ():
+        rel = f.relative_to(p)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        h.update(str(rel).encode())
         h.update(b"\0")
-        h.update(file_hash(f, 64).encode())
+        h.update((problem or file_hash(f, 64)).encode())
     return h.hexdigest()[:length]
 
 

@@ -13,7 +13,7 @@ Inputs
 Outputs (checked before any work, so a bad ``--out`` costs nothing; commands turn
 :class:`OutputPathError` into a one-line usage error, exit 2)
   * :func:`check_output_file`: the folder it goes in exists or can be made and is writable, the
-    path is not a folder and is not one of the inputs;
+    path is not a folder, is not one of the inputs and does not lie inside an input folder;
   * :func:`check_output_dir`: the same for a folder, plus the one rule for existing folders: an
     existing folder is replaced only when it is empty or holds the marker file of the same kind of
     bondiff output (``manifest.json`` for a dataset, ``summary.json`` for a validate report, ...),
@@ -227,6 +227,9 @@ def _not_an_input(out: Path, inputs: Iterable[str | Path], what: str, folder: bo
             raise OutputPathError(f"refusing to write {what} {out}: it is one of the inputs ({ip})")
         if folder and out.exists() and _inside(ip, out):
             raise OutputPathError(f"refusing to write {what} {out}: the input {ip} lies inside it")
+        if ip.is_dir() and _inside(out, ip):
+            raise OutputPathError(f"refusing to write {what} {out}: it lies inside the input folder {ip} "
+                                  "(it would change the input, and be read as input next time)")
 
 
 def check_output_file(out: str | Path, inputs: Iterable[str | Path] = (), what: str = "output") -> Path:

@@ -69,9 +69,15 @@ class ExclusionSet:
 def _read_smi(path: Path, into: ExclusionSet) -> None:
     from rdkit import Chem
 
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+    from pipeline.io_paths import encoding_problem, read_text
+
+    for lineno, line in enumerate(read_text(path).splitlines(), start=1):  # .gz/.bz2, BOM; non-UTF-8 per line
         parts = line.split()
         if not parts or parts[0].startswith("#"):
+            continue
+        bad = encoding_problem(line, lineno)
+        if bad:
+            into.errors.append(RecordError(str(path), str(lineno), bad))
             continue
         name = parts[1] if len(parts) > 1 else f"{path.parent.name}:{lineno}"
         mol = Chem.MolFromSmiles(parts[0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.commands._common import UserError, add_config_args, add_subcommand, add_tracking_args, stage_config, tracking_kwargs
+from pipeline.commands._common import UserError, add_config_args, add_subcommand, add_tracking_args, check_device, stage_config, tracking_kwargs
 
 EXAMPLES = """\
   bondiff train --dataset work/qm9 --prior work/qm9-prior --out work/train-tiny --config configs/train_tiny.yaml
@@ -52,6 +52,7 @@ def _handle(args: argparse.Namespace) -> int:
     if config_path == "configs/train_tiny.yaml" and not Path(config_path).is_file():
         args.config = None  # default config not next to us (installed package): use built-in defaults
     cfg = stage_config(TrainConfig, args, {"device": args.device, "init_from": args.init_from})
+    check_device(cfg.device)  # --device cuda without CUDA: a usage error, before any work
     for label, path in (("dataset", args.dataset), ("prior", args.prior)):
         if not path.exists():
             raise UserError(f"--{label} {path} does not exist")

@@ -39,6 +39,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from pipeline.atomic import umask_mode
 from pipeline.types import StageError
 
 __all__ = [
@@ -137,7 +138,7 @@ def pack_part(ds, keep: Sequence[int], path: str | Path) -> dict[str, Any]:
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez_compressed(fh, **arrays)
-        os.chmod(tmp, 0o644)
+        umask_mode(tmp)  # as open() would: readable as the umask allows
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -228,7 +229,7 @@ def write_manifest(root: str | Path, manifest: dict[str, Any]) -> Path:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(json.dumps(manifest, indent=1, sort_keys=False) + "\n")
-        os.chmod(tmp, 0o644)
+        umask_mode(tmp)  # as open() would: readable as the umask allows
         os.replace(tmp, root / "manifest.json")
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

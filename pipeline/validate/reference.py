@@ -74,7 +74,11 @@ def load_reference(path: str | Path, cache_dir: str | Path = "bondiff-work/cache
     """Open a dataset dir, or ingest a raw reference-set dir into the cache first."""
     p = Path(path)
     if (p / "manifest.json").is_file():
-        return ReferenceSet(ConformerDataset(p))
+        try:
+            return ReferenceSet(ConformerDataset(p))
+        except (ValueError, OSError, KeyError, TypeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StageError(f"validate: reference {p} is not a readable bondiff dataset ({first})") from None
     if not p.exists():
         raise FileNotFoundError(f"reference not found: {p}")
     if not is_raw_refset(p):

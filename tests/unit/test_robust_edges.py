@@ -322,3 +322,35 @@ def test_a_bonded_unknown_element_is_still_refused():
     for smi in ("CC[Se]C", "[Na]C", "[NaH]"):
         mi = prepare_molecule("--smiles", "1", "x", parse_smiles(smi))
         assert "unsupported element" in check_supported(mi, 200, DEFAULT_ELEMENTS), smi
+
+
+def test_folder_hash_follows_the_readers_and_never_opens_a_fifo(tmp_path):
+    """The cache key of a folder input covers what the readers read (links to folders followed once,
+    loops and FIFOs named, never opened); plain trees hash as before."""
+    from pipeline.hashing import path_hash
+
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "a.xyz").write_text(XYZ)
+    h0 = path_hash(d)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "b.xyz").write_text(XYZ)
+    (d / "linked").symlink_to(other)
+    (d / "loop").symlink_to(d)
+    os.mkfifo(d / "p.xyz")
+    h1 = path_hash(d)  # would hang on the FIFO if it were opened
+    assert h1 != h0
+    (other / "b.xyz").write_text(XYZ.replace("0.96", "0.97"))
+    assert path_hash(d) != h1  # a file behind a link to a folder is part of the key
+
+
+def test_an_output_never_lies_inside_an_input_folder(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.xyz").write_text(XYZ)
+    with pytest.raises(OutputPathError, match="inside the input folder"):
+        check_output_dir(data / "ds", "manifest.json", inputs=[data])
+    with pytest.raises(OutputPathError, match="inside the input folder"):
+        check_output_file(data / "sub" / "gen.sdf", inputs=[data])
+    check_output_dir(tmp_path / "ds", "manifest.json", inputs=[data])
