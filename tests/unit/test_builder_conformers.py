@@ -101,3 +101,20 @@ def test_threads_do_not_change_the_ensemble():
     np.testing.assert_array_equal(one.energies_kcal, two.energies_kcal)
     for a, b in zip(one.mol.GetConformers(), two.mol.GetConformers()):
         np.testing.assert_array_equal(a.GetPositions(), b.GetPositions())
+
+
+def test_compare_coverage_is_the_best_rmsd_to_the_other_ensemble():
+    from dataclasses import replace
+
+    from pipeline.builder.compare import coverage
+    from pipeline.builder.config import XtbConfig
+    from pipeline.builder.molecule import build_molecule
+    from pipeline.builder.selection import Candidate
+
+    built = build_molecule(Candidate(1, "CCCCOC(=O)c1ccccc1", ["CCCCOC(=O)c1ccccc1"], 3), ConformerConfig(num_embed=8), XtbConfig())
+    k = built.coords.shape[0]
+    assert k >= 3
+    np.testing.assert_allclose(coverage(built, built), 0.0, atol=1e-6)
+    first = replace(built, coords=built.coords[:1], energies=built.energies[:1])
+    best = coverage(built, first)
+    assert best[0] == pytest.approx(0.0, abs=1e-6) and (best[1:] >= 0.5 - 1e-6).all()  # kept conformers are >= 0.5 Å apart
