@@ -5,7 +5,8 @@
   training record plus the benchmark figures measured for exactly those weights
   (``pipeline/resources/shipped_benchmark.json``, keyed by the hash). :func:`register_shipped` puts it
   in the tracking store's Model Registry as a ``bondiff-denoiser`` version with alias ``@shipped``
-  (once: a version whose ``weights_sha`` tag matches is reused).
+  (once: a version whose ``weights_sha`` tag matches is reused). ``bondiff models`` does so by itself
+  only in an empty registry, since a new version would change what ``--model latest`` means.
 * **Registered** ``bondiff-denoiser`` versions: :func:`registered_models` lists them with aliases,
   description, the training run's dev-set figures and a *role* (shipped / quickstart demo / trained),
   so ``--model latest`` is never a silent surprise.
@@ -117,8 +118,18 @@ def describe_spec(info: dict[str, Any]) -> str:
     if info.get("init_from"):
         bits.append(f"fine-tuned from {info['init_from']}")
     if info.get("dataset"):
-        bits.append(f"data {Path(str(info['dataset'])).name} ({info.get('dataset_hash', '?')})")
+        bits.append(f"data: {_dataset_text(Path(str(info['dataset'])))} (dataset {info.get('dataset_hash', '?')})")
     return ", ".join(bits)
+
+
+def _dataset_text(path: Path) -> str:
+    """'300 molecules from qm9_sample' when the dataset's manifest is at hand, else the directory's name."""
+    m = _read_json(path / "manifest.json")
+    n = m.get("counts", {}).get("molecules")
+    sources = [Path(str(i.get("path", ""))).name for i in m.get("inputs", []) if i.get("path")]
+    if n is None:
+        return path.name
+    return f"{n} molecules" + (f" from {', '.join(sources[:3])}" if sources else "")
 
 
 @dataclass

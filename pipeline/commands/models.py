@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None
     p = add_subcommand(sub, name, help_text, _run, description=__doc__.splitlines()[0].split(": ", 1)[1], examples=EXAMPLES)
     p.add_argument("action", nargs="?", choices=["list", "register-shipped"], default="list", help="list (default) or register-shipped")
     p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or ./mlflow.db)")
-    p.add_argument("--no-register", action="store_true", help="list only: do not register the shipped model in an existing store")
+    p.add_argument("--no-register", action="store_true", help="list only: do not register the shipped model in a store whose registry is empty")
 
 
 def _store_uri(args: argparse.Namespace) -> str | None:
@@ -65,10 +65,13 @@ def _run(args: argparse.Namespace) -> int:
     from pipeline.model_catalog import SHIPPED_ALIAS, register_shipped, registered_models
 
     versions = registered_models(client)
-    if not args.no_register and not any(v.role == "shipped" for v in versions):
-        version, _ = register_shipped(client)
-        print(f"\nregistered the shipped model in {uri} as bondiff-denoiser version {version} (@{SHIPPED_ALIAS})")
-        versions = registered_models(client)
+    if not any(v.role == "shipped" for v in versions):
+        if versions or args.no_register:  # registering now would change what --model latest means: only on request
+            print(f"\nthe shipped model is not in this registry: `bondiff models register-shipped` adds it (@{SHIPPED_ALIAS}; it becomes --model latest)")
+        else:  # first use of an empty registry: the shipped model becomes version 1
+            version, _ = register_shipped(client)
+            print(f"\nregistered the shipped model in {uri} as bondiff-denoiser version {version} (@{SHIPPED_ALIAS})")
+            versions = registered_models(client)
     print(f"\nregistered bondiff-denoiser versions in {uri}:")
     if not versions:
         print("  none")
@@ -83,12 +86,13 @@ def _run(args: argparse.Namespace) -> int:
             f"{_fmt(v.dev.get('sample_valid_frac'), 'pct'):>9} {_fmt(v.dev.get('sample_bond_mae'), 'f'):>10} {_fmt(v.dev.get('steps'), 'int'):>6}  {ref}"
         )
         if v.description:
-            for line in textwrap.wrap(v.description, width=104)[:3]:
+            for line in textwrap.wrap(v.description, width=104)[:4]:
                 print("           " + line)
     latest = versions[0]
     note = {
         "shipped": "the shipped model",
-        "quickstart demo": "a quickstart demo model (a short fine-tune on 300 QM9 molecules, not a better model than the shipped one)",
+        "quickstart demo": "a quickstart demo model (a short run" + (f" of {int(latest.dev['steps'])} steps" if "steps" in latest.dev else "")
+        + " on the quickstart's small data set), not a better model than the shipped one",
         "trained": "a model trained here" + (f" (fine-tuned from {latest.init_from})" if latest.init_from else ""),
     }[latest.role]
     print(f"\n--model latest = version {latest.version}: {note}.")

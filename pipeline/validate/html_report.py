@@ -207,6 +207,12 @@ def worst_first_key(res: Any, cov_r: Any) -> tuple:
     return (float(cov_r) if scored else frac, frac, res.gen.name)
 
 
+def _short_path(label: str, keep: int = 3) -> str:
+    """The last ``keep`` components of a long path-like label (the full one goes in a tooltip)."""
+    parts = label.split("/")
+    return label if len(parts) <= keep + 1 or label.startswith("models:/") else "…/" + "/".join(parts[-keep:])
+
+
 def _headline(summary: dict, prov: dict[str, str], results: Sequence[Any], delta: float) -> tuple[str, str]:
     """(facts + cards HTML, demo warning text)."""
     from pipeline.model_catalog import model_summary
@@ -214,11 +220,12 @@ def _headline(summary: dict, prov: dict[str, str], results: Sequence[Any], delta
     src = summary.get("source", {})
     m = summary["metrics"]
     ms = model_summary(prov["model"])
-    model_html = f"<b>{esc(ms.label)}</b>" + (f" — {esc(ms.detail)}" if ms.detail else "")
+    model_html = f'<b title="{esc(ms.label)}">{esc(_short_path(ms.label))}</b>' + (f" — {esc(ms.detail)}" if ms.detail else "")
     demo = ""
     if ms.demo:
-        demo = "These conformers come from a short demo fine-tune, not a trained model: its numbers say nothing about what bondiff can do (see `bondiff models`)."
-        model_html += ' <span class="chip no">demo model</span>'
+        demo = (f"These conformers come from a short training run ({ms.detail}): read the numbers as a demonstration of the pipeline, "
+                "not as what a trained bondiff model does (`bondiff models` lists the models and which is which).")
+        model_html += ' <span class="chip no">short run: demo</span>'
     gen = Path(str(src.get("generated") or ""))
     ref = src.get("reference")
     n_mol = len(results)

@@ -57,10 +57,31 @@ def test_register_shipped_once_then_list_says_which_is_latest(tmp_path, mlflow_s
     assert [r[0] for r in rows] == ["2", "1"]
     assert "@shipped" in rows[1] and "shipped" in rows[1][2]
     assert "quickstart" in rows[0] and "25.0%" in rows[0]
-    assert "--model latest = version 2: a quickstart demo model" in out
+    assert "--model latest = version 2: a quickstart demo model (a short run of 150 steps" in out
 
     _, spec = load_denoiser("models:/bondiff-denoiser@shipped")
     assert spec.info.get("steps") == 2600
+
+
+def test_listing_registers_the_shipped_model_only_in_an_empty_registry(tmp_path, mlflow_store, capsys):
+    import mlflow
+
+    from pipeline.registry import register_model
+
+    exp = mlflow.create_experiment("bondiff")
+    with mlflow.start_run(experiment_id=exp) as run:
+        pass
+    register_model(run.info.run_id, shutil.copytree(SHIPPED_MODEL_DIR, tmp_path / "m"))
+    assert main(["models"]) == 0  # a trained version exists: registering would change what 'latest' means
+    out = capsys.readouterr().out
+    assert "not in this registry" in out and "--model latest = version 1" in out
+    assert len(mlflow.tracking.MlflowClient().search_model_versions("name='bondiff-denoiser'")) == 1
+
+
+def test_listing_registers_the_shipped_model_in_an_empty_store(tmp_path, mlflow_store, capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "registered the shipped model" in out and "--model latest = version 1: the shipped model" in out
 
 
 def test_model_summary_names_shipped_and_flags_short_fine_tunes(tmp_path):
