@@ -21,6 +21,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from pipeline.validate.glossary import CHECKS, METRICS, PLOT_CAPTIONS
 from pipeline.validate.page import card, esc, facts, figure, fmt, page, utc_now, verdict_box
 
@@ -127,8 +129,6 @@ def _failed_counts(rows: Sequence[dict]) -> Counter:
 
 def _rmsd_chips(res: Any, delta: float) -> tuple[str, float]:
     """Per reference: RMSD of its closest valid conformer (grey italics: only invalid ones, their best)."""
-    import numpy as np
-
     D = res.rmsd
     if D is None or not D.size:
         return ("–" if res.ref_name else '<span class="small">no reference</span>'), math.inf
@@ -200,11 +200,14 @@ def _molecule_rows(results: Sequence[Any], mol_df: Any, delta: float, viewable: 
 
 
 def worst_first_key(res: Any, cov_r: Any) -> tuple:
-    """Sort key, worst molecule first: coverage (COV-R at δ; validity when there is no reference), then validity."""
+    """Sort key, worst molecule first: coverage (COV-R at δ; validity when there is no reference), then
+    validity, then the RMSD of the closest conformer to any reference, valid or not (largest first)."""
     n_rec = len(res.gen.records) + len(res.gen.bad_records)
     frac = sum(bool(r["valid"]) for r in res.rows) / n_rec if n_rec else 0.0
     scored = cov_r is not None and not (isinstance(cov_r, float) and math.isnan(cov_r))
-    return (float(cov_r) if scored else frac, frac, res.gen.name)
+    D = res.rmsd
+    closest = float(np.nanmin(D)) if D is not None and D.size and np.isfinite(D).any() else math.inf
+    return (float(cov_r) if scored else frac, frac, -closest, res.gen.name)  # ties: farthest from the references first
 
 
 def _short_path(label: str, keep: int = 3) -> str:

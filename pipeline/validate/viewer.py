@@ -127,11 +127,15 @@ VIEWER_JS = r"""
   function show(){
     var d=data[sel.value];viewer.removeAllModels();
     var showRef=document.getElementById('v-ref').checked,showValid=document.getElementById('v-valid').checked,showInvalid=document.getElementById('v-invalid').checked;
-    if(showRef){d.refs.forEach(function(x){var m=viewer.addModel(molblock(d.atoms,d.bonds,x),'sdf');m.setStyle({},{stick:{radius:0.07,color:'#8a8a8a'}});});}
+    function draw(xyz,radius,color){  // sticks; a sphere for an atom without bonds (methane's heavy atom)
+      var m=viewer.addModel(molblock(d.atoms,d.bonds,xyz),'sdf');
+      m.setStyle({},{stick:{radius:radius,color:color}});
+      m.setStyle({bonds:0},{sphere:{radius:2*radius,color:color}},true);
+    }
+    if(showRef){d.refs.forEach(function(x){draw(x,0.07,'#8a8a8a');});}
     d.gen.forEach(function(g){
       if((g.valid&&!showValid)||(!g.valid&&!showInvalid))return;
-      var m=viewer.addModel(molblock(d.atoms,d.bonds,g.xyz),'sdf');
-      m.setStyle({},{stick:{radius:g.valid?0.13:0.1,color:g.valid?'#2e9e44':'#d43c3c'}});
+      draw(g.xyz,g.valid?0.13:0.1,g.valid?'#2e9e44':'#d43c3c');
     });
     var nv=d.gen.filter(function(g){return g.valid;}).length;
     document.getElementById('viewer-info').textContent=d.gen.length+' of '+d.n_gen+' generated conformers shown ('+nv+' valid, '+(d.gen.length-nv)+' invalid), '+d.refs.length+' of '+d.n_refs+' references; heavy atoms only, each conformer superposed on its closest reference.';

@@ -31,8 +31,9 @@ H = _load("_validate_helpers", Path(__file__).parents[1] / "unit" / "_validate_h
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    """A validate report over 3 molecules: amino_acid all mirrored (stereo wrong: invalid), camphor
-    valid with the refinement properties a relaxed sample carries, the cation without them."""
+    """A validate report over 4 molecules: amino_acid all mirrored (stereo wrong: invalid), camphor
+    valid with the refinement properties a relaxed sample carries, the cation without them, methane
+    (no reference, one heavy atom)."""
     from pipeline.sample.sdf import write_sdf
     from pipeline.validate import ValidateConfig, run_validate
 
@@ -48,6 +49,8 @@ def report(tmp_path_factory):
             if name == "camphor":
                 p.update({"refined": "mmff94", "energy_kcal_mol": f"{20.0 + j:.2f}", "refine_converged": "true", "stereo_ok": "true"})
             records.append((m, conf.GetId(), p))
+    methane = H.embed("C", 2, seed=1)  # not in the reference set; one heavy atom, no bond to draw
+    records += [(methane, c.GetId(), {"_Name": "methane", "SMILES": "C", "conformer_index": c.GetId()}) for c in methane.GetConformers()]
     write_sdf(root / "gen.sdf", records)
     cfg = ValidateConfig.model_validate({"workers": 1, "cache_dir": str(root / "cache"), "checks": {"energy": False}})
     run_validate(cfg, root / "gen.sdf", ref, root / "val")
@@ -77,6 +80,8 @@ def test_report_in_chromium(report):
         info_worst = page.inner_text("#viewer-info")
         page.locator('button[data-view="camphor"]').click()
         info_camphor = page.inner_text("#viewer-info")
+        page.locator('button[data-view="methane"]').click()
+        methane_shot = page.locator("#viewer").screenshot()
         browser.close()
 
     assert problems == [], problems
@@ -94,6 +99,9 @@ def test_report_in_chromium(report):
     assert drawn > 0.005, f"3D viewer canvas is blank ({100 * drawn:.2f} % drawn)"
     assert red > 50 and grey > 50, f"expected red (invalid) and grey (reference) sticks: red {red}, grey {grey} px"
     assert "0 valid, 4 invalid" in info_worst and "4 valid, 0 invalid" in info_camphor
+    img = np.asarray(Image.open(io.BytesIO(methane_shot)).convert("RGB")).astype(int)
+    green = ((img[..., 1] > 120) & (img[..., 0] < 100) & (img[..., 2] < 110)).sum()
+    assert green > 50, "a molecule with one heavy atom (no reference) still shows its atom"
 
 
 def _bench_report() -> dict:
