@@ -14,6 +14,7 @@ import bz2
 import gzip
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,9 @@ from pipeline.sample.testing import tiny_model
 REPO = Path(__file__).resolve().parents[2]
 FAST = ["-n", "1", "--steps", "2", "--sampler", "ode_euler", "--no-progress", "--no-track",
         "--set", "divergence.max_bond_length=1000", "--set", "divergence.max_radius=10000"]  # untrained model
-FORBIDDEN = ("Traceback (most recent call last)", "Stacktrace:", "Invariant Violation", "Violation occurred", "UFFTYPER", "****")
+FORBIDDEN = ("Traceback (most recent call last)", "Stacktrace:", "Invariant Violation", "Violation occurred", "UFFTYPER", "****",
+             "SMILES Parse Error", "validate: validate:", "nan Å")
+RDKIT_LOG = re.compile(r"\[\d\d:\d\d:\d\d\] ")  # RDKit's own log lines start with a timestamp
 
 
 def _embedded(smiles: str, seed: int = 7):
@@ -121,6 +124,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
         _block(eth, pos=same, name="ethanol", props=props) + _block(eth, pos=flat, name="ethanol", props=props)
         + _block(eth, pos=far, name="ethanol", props=props) + _edit_bond(_block(eth, name="ethanol", props=props), new_line="  1 99  1  0")
         + _edit_bond(_block(eth, name="ethanol", props=props), bond_type="8") + _block(eth, name="ethanol", props=props)).encode()))
+    uff = "".join(_block(_embedded(s), name=s, props={"SMILES": s}) for s in ("C[Sn](C)(C)C", "F[P-](F)(F)(F)(F)F.[Li+]"))
+    (root / "uff.sdf").write_text(uff)  # no MMFF parameters: the energy check falls back to UFF, whose typer logs warnings
     model, spec = tiny_model(seed=3, max_atoms=40)
     save_model(root / "model", model, spec)
     return {"root": root}
@@ -209,6 +214,10 @@ CASES = [
          ["refusing to replace", "not a bondiff report folder"], check=lambda root, work, out: sorted(p.name for p in (root / "thesis").iterdir()) == ["thesis.tex"]),
     Case("validate_out_is_the_input", ["validate", "--generated", "{root}/gen.sdf.gz", "--out", "{root}/gen.sdf.gz", "--no-track"], 2,
          ["a folder is expected"]),
+    Case("validate_rdkit_logs_stay_quiet", ["validate", "--generated", "{root}/uff.sdf", "--out", "{work}/val", "--no-track", "--workers", "1"], 0,
+         ["validated 2 records"]),
+    Case("validate_empty", ["validate", "--generated", "{root}/empty.sdf", "--out", "{work}/val", "--no-track"], 1,
+         ["bondiff validate: ", "empty.sdf holds no SDF records"], ["{work}/val"]),
     Case("validate_fifo", ["validate", "--generated", "{root}/pipe.sdf", "--out", "{work}/val", "--no-track"], 2, ["FIFO"], ["{work}/val"]),
     # prior: a damaged or absurd dataset is one line, exit 1
     Case("prior_broken_manifest", ["prior", "--dataset", "{work}/ds", "--out", "{work}/p", "--no-track"], 1,
@@ -242,7 +251,7 @@ def _prepare(case: Case, root: Path, work: Path) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_bad_input(case: Case, files, capfd):
+def test_bad_input(case: Case, files, capfd, caplog):
     root = files["root"]
     work = root.parent / "work" / case.name
     work.mkdir(parents=True, exist_ok=True)
@@ -259,6 +268,10 @@ def test_bad_input(case: Case, files, capfd):
         assert s in out, (s, out)
     for bad in FORBIDDEN:
         assert bad not in out, (bad, out)
+    assert not RDKIT_LOG.search(out), out
+    # RDKit's log goes through the Python logger "rdkit": it must not reach the root logger (whose
+    # handler prints to the terminal; under pytest caplog stands in for it)
+    assert not [r.getMessage() for r in caplog.records if r.name == "rdkit"]
     for p in case.absent:
         assert not Path(fill(p)).exists(), p
     # nothing half-written: no temp files or folders left next to the inputs or the outputs
