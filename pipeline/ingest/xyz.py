@@ -143,6 +143,8 @@ def _read_frame(cur: _Frame, file: str, name: str, frame: int, charge: int | Non
         raise RecordProblem("frame has 0 atoms")
     if cur.i + 1 >= len(lines):
         raise RecordProblem(f"truncated: header says {n} atoms, the file ends before the comment line")
+    if cur.i + 2 + n > len(lines):  # before allocating n atoms: a corrupt count must not exhaust memory
+        raise RecordProblem(f"truncated: header says {n} atoms, the file ends after {len(lines) - cur.i - 2}")
     comment = lines[cur.i + 1]
     qm9 = comment.lstrip().startswith("gdb")
     sp_col, pos_col, info = _atom_columns(comment, file)

@@ -10,7 +10,7 @@ from typing import Any
 from pipeline.sample.config import SampleConfig
 from pipeline.sample.generate import generate_detailed
 from pipeline.sample.modelspec import model_label, resolve_device, spec_max_atoms
-from pipeline.sample.inputs import DEFAULT_ELEMENTS, MoleculeInput, SampleInputs, read_inputs, spec_elements
+from pipeline.sample.inputs import DEFAULT_ELEMENTS, InputError, MoleculeInput, SampleInputs, read_inputs, spec_elements
 from pipeline.sample.sdf import atomic_path, conformer_records, write_sdf
 from pipeline.types import InputDataset, MetricLogger, NullLogger, StageError, StageResult
 
@@ -35,7 +35,15 @@ def load_model(model: ModelRef, device: str | None = "cpu") -> tuple[Any, Any, s
         raise FileNotFoundError(
             f"model not found: {model} (give a model directory, a checkpoint file or models:/bondiff-denoiser/<version>)"
         )
-    denoiser, spec = load_denoiser(model, resolve_device(device))
+    try:
+        denoiser, spec = load_denoiser(model, resolve_device(device))
+    except (FileNotFoundError, InputError):
+        raise
+    except Exception as exc:  # a file that is not a bondiff model (torch/pickle/json errors): the user's input
+        why = type(exc).__name__
+        if "pickl" not in why.lower() and str(exc).strip():  # torch's unpickling advice is not for this user
+            why += ": " + str(exc).strip().splitlines()[0][:160]
+        raise InputError(f"--model {model}: not a bondiff model folder or checkpoint ({why})") from None
     return denoiser, spec, str(model or _spec_version(spec) or "shipped")
 
 

@@ -100,6 +100,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     (bad / "flat.sdf").write_text(_block(eth, pos=flat, name="flat").replace("3D", "2D", 1))
     (bad / "charged.xyz").write_text(_xyz(nh, "methylammonium, no charge given"))
     (bad / "broken.sdf.gz").write_bytes(b"this is not gzip")
+    (bad / "huge.xyz").write_text("999999999999\ncorrupt count\nC 0 0 0\n")  # must not allocate 10^12 atoms
     (bad / "notes.txt").write_text("lab notes\n")
     (bad / "dead.sdf").symlink_to(root / "nowhere.sdf")
     (bad / "sub" / "loop").symlink_to(bad)
@@ -154,7 +155,7 @@ def _ingest_folder(root: Path, work: Path, out: str) -> None:
         "latin.xyz#1": "not UTF-8", "coincident.xyz#1": "coincident", "far.xyz#1": "absurd", "query.sdf#1": "query bond",
         "ghost.sdf#1": "joins atoms 1 and 99", "flat.sdf#1": "2D coordinates", "charged.xyz#1": "give net charge 0",
         "broken.sdf.gz#-": "not a readable .gz", "notes.txt#-": "unknown file type", "dead.sdf#-": "broken symbolic link",
-        "pipe.xyz#-": "FIFO",
+        "pipe.xyz#-": "FIFO", "huge.xyz#1": "truncated: header says 999999999999 atoms",
     }
     for key, why in expect.items():
         assert key in errs and why in errs[key], (key, errs.get(key))
@@ -180,7 +181,7 @@ def _validate_rows(root: Path, work: Path, out: str) -> None:
 CASES = [
     # ingest: one folder holding every class; good records kept, every bad file named with its reason
     Case("ingest_folder", ["ingest", "{root}/bad", "--out", "{work}/ds", "--no-track", "--workers", "1"], 0,
-         ["errors:", "pipe.xyz [record -]: not a regular file"], check=_ingest_folder),
+         ["errors: 13", "more in", "manifest.json"], check=_ingest_folder),
     Case("ingest_all_bad_lists_every_error", ["ingest", "{root}/allbad", "--out", "{work}/ds", "--no-track", "--workers", "1"], 1,
          ["no good record in 2 records", "a.xyz [record 1]: atoms 1 and 2", "b.sdf [record 1]: bond 1 (1-2) is a query bond"], ["{work}/ds"]),
     Case("ingest_out_is_someone_elses_folder", ["ingest", "{root}/bad/good.sdf", "--out", "{root}/thesis", "--no-track"], 2,
@@ -199,6 +200,8 @@ CASES = [
          check=lambda root, work, out: _sdf_names(work / "g.sdf") == ["ethanol"]),
     Case("sample_empty_sdf", ["sample", "--input", "{root}/empty.sdf", "--model", "{root}/model", "--out", "{work}/g.sdf", *FAST], 1,
          ["empty.sdf", "empty input"], ["{work}/g.sdf"]),
+    Case("sample_model_is_not_a_model", ["sample", "--smiles", "CCO", "--model", "{root}/m.smi", "--out", "{work}/g.sdf", *FAST], 2,
+         ["--model", "m.smi: not a bondiff model"], ["{work}/g.sdf"]),
     Case("sample_fifo", ["sample", "--input", "{root}/pipe.sdf", "--out", "{work}/g.sdf", *FAST], 2, ["pipe.sdf", "FIFO"], ["{work}/g.sdf"]),
     Case("sample_out_is_the_input", ["sample", "--input", "{root}/m.smi", "--out", "{root}/m.smi", *FAST], 2, ["one of the inputs"],
          check=lambda root, work, out: (root / "m.smi").read_text() == "CCO ethanol\n"),
