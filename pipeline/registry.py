@@ -12,8 +12,9 @@ back with nothing but the tracking store.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 __all__ = ["register_model", "describe_version", "set_alias", "REGISTERED_NAME", "DenoiserPyfunc"]
 
@@ -72,6 +73,25 @@ def _signature():
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 
+@contextlib.contextmanager
+def _in_experiment_of(run_id: str) -> Iterator[None]:
+    """Make the run's experiment the active one for the block: MLflow refuses to resume a run of another
+    experiment than the active one (set_experiment elsewhere, $MLFLOW_EXPERIMENT_NAME); restored afterwards."""
+    import mlflow
+    from mlflow.tracking import fluent
+
+    wanted = mlflow.tracking.MlflowClient().get_run(run_id).info.experiment_id
+    before = getattr(fluent, "_active_experiment_id", None)
+    if before is None or before == wanted:
+        yield
+        return
+    mlflow.set_experiment(experiment_id=wanted)
+    try:
+        yield
+    finally:
+        mlflow.set_experiment(experiment_id=before)
+
+
 def register_model(run_id: str, model_dir: str | Path, name: str = REGISTERED_NAME, *, description: str | None = None, tags: dict[str, str] | None = None) -> int:
     """Log ``model_dir`` as a pyfunc model in run ``run_id`` and register it; returns the version.
 
@@ -86,7 +106,7 @@ def register_model(run_id: str, model_dir: str | Path, name: str = REGISTERED_NA
 
     model_dir = Path(model_dir)
     spec = json.loads((model_dir / "spec.json").read_text())
-    with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
+    with _in_experiment_of(run_id), mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
         info = mlflow.pyfunc.log_model(
             name="denoiser",
             python_model=_make_pyfunc_class()(),

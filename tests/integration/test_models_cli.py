@@ -31,6 +31,7 @@ def test_register_shipped_once_then_list_says_which_is_latest(tmp_path, mlflow_s
     from pipeline.model.io import load_denoiser
     from pipeline.registry import register_model
 
+    mlflow.set_experiment("some-other-experiment")  # an active experiment elsewhere must not get in the way
     assert main(["models", "register-shipped"]) == 0
     assert main(["models", "register-shipped"]) == 0  # idempotent: the weights hash is already registered
     out = capsys.readouterr().out
