@@ -26,6 +26,10 @@ model can gather them for any edge set with plain torch ops:
   a-j=k-b: 1 cis, 2 trans (0 otherwise). This is the E/Z label expressed on the atoms whose
   distance it constrains.
 
+* ``pair_lower`` / ``pair_upper`` (only with ``FeatureConfig.dg_bounds``): RDKit's distance-geometry
+  bounds of the pair in Å (``rdDistGeom.GetMoleculeBoundsMatrix``, triangle-smoothed; upper bounds
+  capped at :data:`MAX_BOUND`), so the 1-2 / 1-3 / 1-4 target distances are inputs of the network.
+
 ``bonds`` ([B, 3] int64, (i, j, RDKit bond-type value), local indices) and ``num_bonds`` are what
 the prior needs (:func:`split_bonds` recovers the per-molecule arrays from a batch).
 RDKit is imported inside functions (the GPU training image may not have it).
@@ -40,7 +44,7 @@ import torch
 
 from pipeline.model.spec import FeatureConfig
 
-__all__ = ["featurize", "node_feature_dim", "pair_feature_dims", "signed_volumes", "chirality_targets", "split_bonds"]
+__all__ = ["featurize", "dg_bounds", "node_feature_dim", "pair_feature_dims", "signed_volumes", "chirality_targets", "split_bonds"]
 
 _HYBRID_NAMES = ("S", "SP", "SP2", "SP3", "SP3D", "SP3D2")
 _RING_SIZES = (3, 4, 5, 6, 7, 8)
@@ -49,6 +53,7 @@ _MAX_HS = 4
 _CHARGES = (-2, -1, 0, 1, 2)
 N_BOND_CLASSES = 6
 N_STEREO_CLASSES = 3
+MAX_BOUND = 50.0  # Å; RDKit's upper bound of unconstrained pairs (1000) is capped here
 
 
 def node_feature_dim(cfg: FeatureConfig) -> int:
@@ -174,6 +179,18 @@ def _stereo_pairs(mol) -> list[tuple[int, int, int]]:
     return out
 
 
+def dg_bounds(mol) -> tuple[np.ndarray, np.ndarray]:
+    """``(lower, upper)`` [N, N] distance-geometry bounds in Å (symmetric, 0 on the diagonal)."""
+    from rdkit.Chem import rdDistGeom
+
+    bm = np.asarray(rdDistGeom.GetMoleculeBoundsMatrix(mol), dtype=np.float64)
+    upper = np.triu(bm, 1)
+    lower = np.tril(bm, -1)
+    upper = np.minimum(upper + upper.T, MAX_BOUND)
+    lower = np.minimum(lower + lower.T, upper)
+    return lower.astype(np.float32), upper.astype(np.float32)
+
+
 def featurize(mol, cfg: FeatureConfig | None = None):
     """RDKit ``Mol`` with explicit hydrogens -> ``torch_geometric.data.Data`` (see module docstring).
 
@@ -205,6 +222,10 @@ def featurize(mol, cfg: FeatureConfig | None = None):
 
     ranks = list(Chem.CanonicalRankAtoms(mol, breakTies=True, includeChirality=False))
     bonds = torch.tensor(rows, dtype=torch.long).reshape(-1, 3)
+    extra = {}
+    if cfg.dg_bounds:
+        lower, upper = dg_bounds(mol)
+        extra = dict(pair_lower=torch.from_numpy(lower.reshape(-1)), pair_upper=torch.from_numpy(upper.reshape(-1)))
     return Data(
         x=x,
         chirality=torch.tensor(chirality_targets(mol), dtype=torch.float32),
@@ -216,6 +237,7 @@ def featurize(mol, cfg: FeatureConfig | None = None):
         bonds=bonds,
         num_bonds=torch.tensor([bonds.shape[0]], dtype=torch.long),
         num_nodes=n,
+        **extra,
     )
 
 

@@ -26,9 +26,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pipeline.model.features import node_feature_dim, pair_feature_dims
-from pipeline.model.layers import scatter_mean
-from pipeline.model.network import EquivariantNet
+from pipeline.model.blocks import scatter_mean
+from pipeline.model.registry import build_net
 from pipeline.model.spec import ModelSpec
 
 __all__ = ["Denoiser", "build_denoiser", "precond_coefficients", "center_per_molecule"]
@@ -57,7 +56,7 @@ class Denoiser(nn.Module):
         super().__init__()
         self.spec = spec
         self.schedule = spec.build_schedule()
-        self.net = EquivariantNet(spec.net, node_feature_dim(spec.features), pair_feature_dims(spec.features))
+        self.net = build_net(spec)  # any registered kind (pipeline.model.registry)
 
     def coefficients(self, t: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per-molecule ``(c_skip, c_out, c_in, log_snr)`` at times ``t`` [M]."""

@@ -27,6 +27,7 @@ __all__ = ["cache_key", "cached_records", "save_records", "read_records"]
 
 _NODE = ("x", "chirality", "atomic_numbers", "canonical_rank")
 _PAIR = ("pair_hops", "pair_bond", "pair_stereo")
+_BOUNDS = ("pair_lower", "pair_upper")  # only with FeatureConfig.dg_bounds
 
 
 def cache_key(dataset_digest: str, indices: Sequence[int], features, prior_params, max_atoms: int) -> str:
@@ -65,6 +66,9 @@ def save_records(path: Path, records: Sequence[MoleculeRecord], errors: Sequence
     }
     for f in _NODE + _PAIR:
         arrays[f] = np.concatenate([getattr(r.graph, f).numpy() for r in records]) if records else np.zeros(0)
+    if records and all(hasattr(r.graph, f) for f in _BOUNDS for r in records):
+        for f in _BOUNDS:
+            arrays[f] = np.concatenate([getattr(r.graph, f).numpy() for r in records])
     arrays["node_dim"] = np.array(records[0].graph.x.shape[1] if records else 0)
     arrays["bonds"] = np.concatenate([r.bonds for r in records]).reshape(-1, 3) if records else np.zeros((0, 3), np.int64)
     arrays["graph_bonds"] = (
@@ -117,6 +121,9 @@ def read_records(path: Path) -> tuple[list[MoleculeRecord], list[RecordError]]:
             num_bonds=torch.tensor([graph_bonds.shape[0]], dtype=torch.long),
             num_nodes=n,
         )
+        for f in _BOUNDS:
+            if f in z:
+                setattr(data, f, torch.from_numpy(z[f][p0:p1].astype(np.float32)))
         kc = int(z["conf_counts"][k])
         coords = z["coords"][c0 : c0 + kc * n].reshape(kc, n, 3)
         c0 += kc * n

@@ -14,16 +14,33 @@ __all__ = ["ModelConfig", "OptimConfig", "LossConfig", "EvalConfig", "TrainConfi
 
 
 class ModelConfig(StrictModel):
-    """Network size preset plus optional per-key overrides of :class:`NetConfig`."""
+    """The network (a typed section tagged by ``kind``, e.g. ``net: {kind: pairnet, preset: base}``), features,
+    noise schedule and data scale.
 
-    size: Literal["tiny", "base"] = "tiny"
-    overrides: dict[str, Any] = Field(default_factory=dict, description="NetConfig keys to change")
+    Configs written before the network registry (``size: tiny|base`` + ``overrides: {...}``) are read as
+    ``net: {kind: e3nn, preset: size, ...overrides}``.
+    """
+
+    net: NetConfig = Field(default_factory=lambda: net_preset("tiny"), description="network kind and its settings")
     features: FeatureConfig = Field(default_factory=FeatureConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     sigma_data: float = Field(1.0, gt=0)
 
-    def net(self) -> NetConfig:
-        return net_preset(self.size, **self.overrides)
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_size_overrides(cls, data: Any) -> Any:
+        if isinstance(data, dict) and ("size" in data or "overrides" in data):
+            if "net" in data:
+                raise ValueError("give either net (typed network section) or the legacy size/overrides, not both")
+            data = dict(data)
+            size, overrides = data.pop("size", "tiny"), data.pop("overrides", None) or {}
+            data["net"] = {"kind": "e3nn", "preset": size, **overrides}
+        return data
+
+    @property
+    def size(self) -> str:
+        """The preset the network started from (``custom`` when none)."""
+        return self.net.preset or "custom"
 
 
 class OptimConfig(StrictModel):
@@ -41,6 +58,10 @@ class OptimConfig(StrictModel):
 class LossConfig(StrictModel):
     """x̂₀ loss; see ``pipeline.train.loss`` for the weighting and the t-sampling."""
 
+    metric: Literal["euclidean", "whitened"] = Field(
+        "euclidean", description="error of x̂₀: Euclidean (Å²) or whitened ‖R⁺(x̂₀ − x₀)‖² (Σ⁻¹ metric, stiff modes count)"
+    )
+    aux_distance: float = Field(0.0, ge=0, description="weight of the 1-2/1-3/1-4 distance loss (× α_t²); 0 = off")
     weighting: Literal["edm", "uniform"] = "edm"
     max_weight: float = Field(100.0, gt=0, description="cap of the EDM weight 1/c_out² (≈ 1 + SNR)")
     t_sampling: Literal["stratified", "uniform"] = "stratified"
@@ -87,7 +108,3 @@ class TrainConfig(StrictModel):
     cpu_threads: int = Field(0, ge=0, description="torch intra-op threads on CPU (0 = torch default)")
     feature_cache: bool = Field(True, description="keep featurized molecules in OUT/cache (train later without RDKit)")
 
-    @model_validator(mode="after")
-    def _check(self) -> "TrainConfig":
-        self.model.net()  # validates size + overrides early, with the key in the error
-        return self

@@ -36,8 +36,8 @@ def build_spec(cfg: TrainConfig, prior_params, max_atoms: int, info: dict | None
     from pipeline.model.spec import ModelSpec
 
     return ModelSpec(
-        size=cfg.model.size if not cfg.model.overrides else "custom",
-        net=cfg.model.net(),
+        size=cfg.model.size if cfg.model.size in ("tiny", "base") else "custom",
+        net=cfg.model.net,
         features=cfg.model.features,
         prior=prior_params,
         schedule=cfg.model.schedule,
@@ -97,8 +97,10 @@ def run_train(
             raise StageError(f"{dataset_dir}: split {cfg.train_split!r} has no molecules")
         val_idx = ds.split_indices(cfg.val_split)
         cache_dir = out_dir / "cache" if cfg.feature_cache else None
-        train_records, errors = cached_records(ds, train_idx, cfg.model.features, params, cfg.max_atoms, cache_dir)
-        val_records, val_errors = cached_records(ds, val_idx, cfg.model.features, params, cfg.max_atoms, cache_dir)
+        # the features the network reads (a fine-tuned model keeps its own; pairnet switches on the DG bounds)
+        features = init_spec.features if init_spec is not None else build_spec(cfg, params, cfg.max_atoms).features
+        train_records, errors = cached_records(ds, train_idx, features, params, cfg.max_atoms, cache_dir)
+        val_records, val_errors = cached_records(ds, val_idx, features, params, cfg.max_atoms, cache_dir)
         errors += val_errors
         if not train_records:
             raise StageError(f"{dataset_dir}: none of the {len(train_idx)} training molecules is usable ({errors[0]})")

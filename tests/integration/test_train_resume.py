@@ -6,6 +6,7 @@ import pytest
 import torch
 
 pytest.importorskip("rdkit")
+from pipeline.model.spec import net_preset  # noqa: E402
 from pipeline.prior.params import PriorParams  # noqa: E402
 from pipeline.train.checkpoint import load_checkpoint  # noqa: E402
 from pipeline.train.config import TrainConfig  # noqa: E402
@@ -38,27 +39,30 @@ def data(tmp_path_factory):
     return ds, prior
 
 
-def _cfg() -> TrainConfig:
+def _cfg(kind: str = "e3nn") -> TrainConfig:
     # atom budget of ~one molecule: several batches per epoch, so the crash lands mid-epoch
+    extra = {} if kind == "e3nn" else {"model": {"net": {"kind": kind, "preset": "tiny"}}, "loss": {"metric": "whitened", "aux_distance": 1.0}}
     return TrainConfig(
         max_steps=10, checkpoint_every=4, log_every=1, atom_budget=12, cpu_threads=1, seed=7,
         optim={"warmup_steps": 3, "lr": 3e-3, "ema_decay": 0.9},
         eval={"every": 5, "sample_molecules": 1, "sampler": {"method": "ddim", "steps": 3}},
+        **extra,
     )
 
 
-def test_resume_is_exact(data, tmp_path):
+@pytest.mark.parametrize("kind", ["e3nn", "pairnet"])
+def test_resume_is_exact(data, tmp_path, kind):
     ds, prior = data
-    full = run_train(_cfg(), ds, prior, tmp_path / "full", NullLogger())
+    full = run_train(_cfg(kind), ds, prior, tmp_path / "full", NullLogger())
     assert full.metrics["steps"] == 10
 
     with pytest.raises(Interrupt):
-        run_train(_cfg(), ds, prior, tmp_path / "split", InterruptAt(7))
+        run_train(_cfg(kind), ds, prior, tmp_path / "split", InterruptAt(7))
     mid = load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")
     assert mid["step"] == 4 and mid["batch_in_epoch"] > 0  # resumes in the middle of an epoch
     assert not (tmp_path / "split" / "model").exists()
 
-    resumed = run_train(_cfg(), ds, prior, tmp_path / "split", NullLogger(), resume=True)
+    resumed = run_train(_cfg(kind), ds, prior, tmp_path / "split", NullLogger(), resume=True)
     assert resumed.metrics["steps"] == 10
 
     a = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")
@@ -107,7 +111,7 @@ def test_resume_refuses_a_different_model(data, tmp_path):
     cfg.max_steps = 2
     run_train(cfg, ds, prior, tmp_path / "o", NullLogger())
     other = _cfg()
-    other.model.overrides = {"scalars": 8}
+    other.model.net = other.model.net.model_copy(update={"scalars": 8})
     from pipeline.types import StageError
 
     with pytest.raises(StageError, match="spec differs"):
@@ -130,7 +134,7 @@ def test_init_from_fine_tunes_an_existing_model(data, tmp_path):
     tuned = _cfg()
     tuned.max_steps = 1
     tuned.optim.lr = 1e-30  # one step that cannot move the weights: the output is the starting model
-    tuned.model.size = "base"  # ignored: the network comes from init_from
+    tuned.model.net = net_preset("base")  # ignored: the network comes from init_from
     tuned.init_from = str(tmp_path / "base" / "model")
     run_train(tuned, ds, prior, tmp_path / "tuned", NullLogger())
     out, spec = load_model_dir(tmp_path / "tuned" / "model")
