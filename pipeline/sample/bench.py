@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pipeline.train.config import TrainConfig
 
             mc = load_config(TrainConfig, args.untrained_config).model
-            spec = ModelSpec(size="custom", net=mc.net(), features=mc.features, max_atoms=0)
+            spec = ModelSpec(size="custom", net=mc.net, features=mc.features, max_atoms=0)
             label = f"untrained, net of {args.untrained_config}"
         else:
             spec = ModelSpec(size=args.untrained, net=net_preset(args.untrained), max_atoms=0)

@@ -87,6 +87,11 @@ class TrainConfig(StrictModel):
     max_steps: int = Field(1000, ge=1)
     atom_budget: int = Field(2000, ge=1, description="atoms per batch (per process)")
     repeats: int = Field(1, ge=1, description="times each molecule appears per epoch (tiny datasets)")
+    size_window: int = Field(
+        0, ge=0,
+        description="sort each run of this many molecules by size before packing batches, budget in padded atoms "
+        "(dense networks such as pairnet; 0 = off)",
+    )
     train_split: str = "train"
     val_split: str = "val"
     max_atoms: int = Field(256, ge=1, description="molecules larger than this are skipped (reported)")

@@ -6,7 +6,10 @@
 * :class:`AtomBudgetBatcher` plans an epoch: molecules in a seeded random order, **one random
   conformer per molecule per epoch** (``repeats`` > 1 lists every molecule that many times, each
   with its own random conformer, noise and time: useful for tiny datasets), packed greedily into batches of at most ``atom_budget`` atoms
-  (a molecule larger than the budget gets a batch of its own). The plan depends only on
+  (a molecule larger than the budget gets a batch of its own). With ``size_window`` = W > 0, each run of W
+  molecules of that order is sorted by size before packing, the budget counts *padded* atoms (molecules ×
+  largest size) and the batches are shuffled again: batches hold molecules of similar size, which is what a
+  network working on dense per-molecule tensors (pairnet) needs to waste no time on padding. The plan depends only on
   ``(seed, epoch)``, which is what makes ``--resume`` exact. Under DDP every rank takes an equal
   share of the batches (``plan[rank::world]``, truncated to the same length).
 * :func:`collate` turns a list of (record, conformer) into a :class:`TrainBatch`.
@@ -109,7 +112,14 @@ class AtomBudgetBatcher:
     """Seeded epoch plans of (record index, conformer index) batches under an atom budget."""
 
     def __init__(
-        self, records: Sequence[MoleculeRecord], atom_budget: int, seed: int, rank: int = 0, world: int = 1, repeats: int = 1
+        self,
+        records: Sequence[MoleculeRecord],
+        atom_budget: int,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
+        repeats: int = 1,
+        size_window: int = 0,
     ):
         if not records:
             raise ValueError("no training molecules")
@@ -120,20 +130,36 @@ class AtomBudgetBatcher:
         self.rank = rank
         self.world = world
         self.repeats = repeats
+        self.size_window = size_window
 
     def _all_batches(self, epoch: int) -> list[list[tuple[int, int]]]:
         rng = np.random.default_rng([self.seed, epoch])
         order = rng.permutation(np.tile(np.arange(len(self.sizes)), self.repeats))
         confs = [int(rng.integers(self.n_confs[i])) for i in order.tolist()]
+        items = list(zip(order.tolist(), confs))
+        if self.size_window <= 0:
+            return self._pack(items, padded=False)
+        batches = []
+        w = self.size_window
+        for start in range(0, len(items), w):
+            window = sorted(items[start : start + w], key=lambda item: self.sizes[item[0]])
+            batches += self._pack(window, padded=True)
+        return [batches[j] for j in rng.permutation(len(batches)).tolist()]
+
+    def _pack(self, items: list[tuple[int, int]], padded: bool) -> list[list[tuple[int, int]]]:
+        """Greedy packing under the atom budget (``padded``: molecules × largest size)."""
         batches: list[list[tuple[int, int]]] = []
         current: list[tuple[int, int]] = []
-        atoms = 0
-        for i, k in zip(order.tolist(), confs):
-            if current and atoms + self.sizes[i] > self.atom_budget:
+        atoms = biggest = 0
+        for i, k in items:
+            n = self.sizes[i]
+            cost = (len(current) + 1) * max(biggest, n) if padded else atoms + n
+            if current and cost > self.atom_budget:
                 batches.append(current)
-                current, atoms = [], 0
+                current, atoms, biggest = [], 0, 0
             current.append((i, k))
-            atoms += self.sizes[i]
+            atoms += n
+            biggest = max(biggest, n)
         if current:
             batches.append(current)
         return batches

@@ -65,7 +65,7 @@ class Trainer:
         self.train_records = list(train_records)
         self.val_records = list(val_records)
         self.batcher = AtomBudgetBatcher(
-            self.train_records, cfg.atom_budget, cfg.seed, info.rank, info.world, cfg.repeats
+            self.train_records, cfg.atom_budget, cfg.seed, info.rank, info.world, cfg.repeats, cfg.size_window
         )
         # noise/t RNG: a CPU generator, different per rank, saved in checkpoints
         self.generator = torch.Generator().manual_seed(cfg.seed * 1000 + info.rank)

@@ -96,3 +96,22 @@ def test_aligned_rmsd_is_rotation_invariant_not_reflection_invariant():
     assert aligned_rmsd(-x, x) > 0.1
     y = x + 0.1 * torch.randn(6, 3, dtype=torch.float64)
     assert aligned_rmsd(y, x) <= math.sqrt(float((y - y.mean(0) - x + x.mean(0)).pow(2).sum(-1).mean())) + 1e-12
+
+
+def test_size_window_batches_similar_sizes_under_a_padded_budget():
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(10, 25, 300).tolist() + rng.integers(40, 70, 60).tolist()
+    plain = AtomBudgetBatcher(_records(sizes), 400, seed=1).epoch_plan(0)
+    sized = AtomBudgetBatcher(_records(sizes), 400, seed=1, size_window=360)
+    plan = sized.epoch_plan(0)
+    assert sorted(i for batch in plan for i, _ in batch) == list(range(len(sizes)))  # every molecule once
+    for batch in plan:
+        assert len(batch) * max(sizes[i] for i, _ in batch) <= 400 or len(batch) == 1  # padded atoms within budget
+
+    def padded_pairs(p):
+        return sum(len(b) * max(sizes[i] for i, _ in b) ** 2 for b in p) / sum(sizes[i] ** 2 for b in p for i, _ in b)
+
+    assert padded_pairs(plan) < 1.3 < padded_pairs(plain)  # far less padding than plain packing
+    assert plan == AtomBudgetBatcher(_records(sizes), 400, seed=1, size_window=360).epoch_plan(0)  # deterministic
+    assert plan != sized.epoch_plan(1)
+    assert [len(b) for b in plan] != sorted(len(b) for b in plan)  # batch order is shuffled, not by size
