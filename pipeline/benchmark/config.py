@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, field_validator
 
 from pipeline.config import StrictModel
@@ -19,6 +21,19 @@ class BondiffSamplerConfig(StrictModel):
     sampler: str = "ode"
     steps: int | None = Field(None, ge=1, description="None = the API's default")
     device: str | None = None
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="further SampleConfig fields for the API, e.g. {stereo: {mirror_fix: false}, divergence: {retry_wrong_stereo: false}} "
+        "to score a network's raw stereo",
+    )
+
+    @field_validator("settings")
+    @classmethod
+    def _settings_are_sample_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from pipeline.sample.config import SampleConfig
+
+        SampleConfig.model_validate(value)  # unknown keys / wrong types are errors now, not after the baselines ran
+        return value
 
 
 class BenchmarkConfig(StrictModel):

@@ -63,7 +63,7 @@ def make_bondiff(cfg: BenchmarkConfig, refine: str = "none") -> Sampler:
     except ImportError as exc:
         raise SamplerUnavailable(f"pipeline.api.generate_conformers is not available ({exc})") from exc
     b = cfg.bondiff
-    kwargs: dict[str, Any] = {"sampler": b.sampler, "model": b.model, "device": b.device, "refine": refine}
+    kwargs: dict[str, Any] = {**b.settings, "sampler": b.sampler, "model": b.model, "device": b.device, "refine": refine}
     if refine != "none":
         kwargs["refine_max_iters"] = cfg.mmff_max_iters
     if b.steps is not None:

@@ -96,3 +96,18 @@ def test_batch_sampler_is_called_per_sample_count_and_failures_are_errors(tmp_pa
     assert stats["n_requested"] == 8 and stats["n_generated"] == 2
     assert len(errors) == 2 and all(e.file == "fake" for e in errors)
     assert len(Chem.SDMolSupplier(str(tmp_path / "g.sdf"), removeHs=False)) == 2
+
+
+def test_bondiff_settings_reach_the_api_and_are_checked_early(monkeypatch):
+    """bondiff.settings are SampleConfig fields (checked when the config loads) passed to every API call."""
+    import pipeline.api as api
+    from pipeline.benchmark.samplers import make_bondiff
+
+    with pytest.raises(ConfigError, match="stereoo"):
+        load_config(BenchmarkConfig, None, ["bondiff.settings={stereoo: 1}"])
+    seen = []
+    monkeypatch.setattr(api, "generate_conformers", lambda mol, **kw: seen.append(kw))
+    cfg = BenchmarkConfig.model_validate({"bondiff": {"settings": {"stereo": {"mirror_fix": False}}}})
+    sampler = make_bondiff(cfg)
+    sampler("CCO", 2, 1)
+    assert seen and all(kw["stereo"] == {"mirror_fix": False} and kw["refine"] == "none" for kw in seen)
