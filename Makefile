@@ -10,7 +10,7 @@ EXTRAS ?= dev,qm9,validate,airflow
 STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: venv quickstart test unit numeric equivariance integration clean-venv ui
+.PHONY: venv quickstart test unit numeric equivariance integration clean-venv ui train-stretch
 
 venv: $(STAMP)
 
@@ -33,6 +33,15 @@ test: venv
 
 unit numeric equivariance integration: venv
 	$(PY) -m pytest -q tests/$@ $(PYTEST_ARGS)
+
+# one stretch of the model-v2 training campaign (configs/train_v2.yaml): resumes from the committed checkpoint
+V2_DIR     ?= training/v2
+V2_PRIOR   ?= training/v2-prior
+CPU_BUDGET ?= 7200
+train-stretch: venv
+	test -f $(V2_PRIOR)/prior.json || $(VENV)/bin/bondiff prior --dataset data/train --out $(V2_PRIOR) --no-track
+	$(VENV)/bin/bondiff train -c configs/train_v2.yaml --dataset data/train --prior $(V2_PRIOR) --out $(V2_DIR) \
+	    $$(test -f $(V2_DIR)/checkpoints/last.pt && echo --resume) --set cpu_budget_s=$(CPU_BUDGET) --experiment bondiff-v2
 
 ui: venv
 	$(VENV)/bin/bondiff ui
