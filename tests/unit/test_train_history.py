@@ -68,3 +68,18 @@ def test_progress_bar_on_a_terminal_only(tmp_path, monkeypatch, capsys):
     run_train(cfg, ds, prior, tmp_path / "tty")
     err = capsys.readouterr().err
     assert "4/4" in err and "loss=" in err
+
+
+def test_compare_puts_each_evaluation_at_the_cpu_time_of_its_step(tmp_path):
+    from pipeline.train.compare import against_cpu_hours, main
+
+    hist = {"cpu_hours": [(10, 0.1), (20, 0.2), (30, 0.3)], "val_loss": [(20, 5.0), (25, 4.0), (30, 3.0)]}
+    assert against_cpu_hours(hist, "val_loss") == ([0.2, 0.2, 0.3], [5.0, 4.0, 3.0])
+    assert against_cpu_hours(hist, "missing") == ([], [])
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").write_text("step,key,value\n10,cpu_hours,0.1\n10,loss,2.0\n10,sample_bond_mae,0.3\n")
+    out = tmp_path / "cmp.png"
+    assert main([f"a={run}", f"b={run}", "--out", str(out)]) == 0 and out.stat().st_size > 5_000
+    with pytest.raises(SystemExit):
+        main([f"a={tmp_path / 'nothing'}", "--out", str(out)])
