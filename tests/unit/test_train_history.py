@@ -71,6 +71,8 @@ def test_progress_bar_on_a_terminal_only(tmp_path, monkeypatch, capsys):
 
 
 def test_compare_puts_each_evaluation_at_the_cpu_time_of_its_step(tmp_path):
+    import pytest
+
     from pipeline.train.compare import against_cpu_hours, main
 
     hist = {"cpu_hours": [(10, 0.1), (20, 0.2), (30, 0.3)], "val_loss": [(20, 5.0), (25, 4.0), (30, 3.0)]}
