@@ -68,6 +68,7 @@ def mlflow_store(tmp_path, monkeypatch, new_mlflow_store):
         import mlflow
 
         mlflow.set_tracking_uri(uri)
+        _forget_active_experiment()  # an experiment id set against an earlier test's store means nothing here
     except ImportError:  # pragma: no cover
         pass
     yield uri
@@ -76,8 +77,18 @@ def mlflow_store(tmp_path, monkeypatch, new_mlflow_store):
 
         while mlflow.active_run() is not None:
             mlflow.end_run()
+        _forget_active_experiment()
     except ImportError:  # pragma: no cover
         pass
+
+
+def _forget_active_experiment() -> None:
+    """``mlflow.set_experiment`` keeps the experiment id in a module global; left over from another
+    store it makes ``start_run(run_id=...)`` fail ("active experiment ID does not match")."""
+    import mlflow.tracking.fluent as fluent
+
+    if hasattr(fluent, "_active_experiment_id"):
+        fluent._active_experiment_id = None
 
 
 @pytest.fixture(scope="session")
