@@ -35,12 +35,13 @@ unit numeric equivariance integration: venv
 	$(PY) -m pytest -q tests/$@ $(PYTEST_ARGS)
 
 # one stretch of the model-v2 training campaign (configs/train_v2.yaml): resumes from the committed checkpoint
+V2_DATA    ?= data/train
 V2_DIR     ?= training/v2
 V2_PRIOR   ?= training/v2-prior
 CPU_BUDGET ?= 7200
 train-stretch: venv
-	test -f $(V2_PRIOR)/prior.json || $(VENV)/bin/bondiff prior --dataset data/train --out $(V2_PRIOR) --no-track
-	$(VENV)/bin/bondiff train -c configs/train_v2.yaml --dataset data/train --prior $(V2_PRIOR) --out $(V2_DIR) \
+	test -f $(V2_PRIOR)/prior.json || $(VENV)/bin/bondiff prior --dataset $(V2_DATA) --out $(V2_PRIOR) --no-track
+	$(VENV)/bin/bondiff train -c configs/train_v2.yaml --dataset $(V2_DATA) --prior $(V2_PRIOR) --out $(V2_DIR) \
 	    $$(test -f $(V2_DIR)/checkpoints/last.pt && echo --resume) --set cpu_budget_s=$(CPU_BUDGET) --experiment bondiff-v2
 
 ui: venv

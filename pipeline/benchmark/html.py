@@ -37,14 +37,20 @@ def _best(key: str, values: dict[str, Any]) -> set[str]:
     return {s for s, v in vals.items() if abs(v - top) <= 1e-9}
 
 
+def _num(row: dict[str, Any], key: str) -> float:
+    """A metric as a float; missing or None (NaN in JSON: no valid conformer to measure) is NaN."""
+    value = row.get(key)
+    return math.nan if value is None else float(value)
+
+
 def benchmark_verdict(table: dict[str, dict[str, Any]], delta: float) -> tuple[str, str]:
     """(sentence, tone) comparing the samplers that ran."""
-    ok = {s: row for s, row in table.items() if math.isfinite(row.get("COV-R_mean", float("nan")))}
+    ok = {s: row for s, row in table.items() if math.isfinite(_num(row, "COV-R_mean"))}
     if not ok:
         return "No sampler produced conformers to score.", "bad"
-    best = max(ok, key=lambda s: (ok[s]["COV-R_mean"], -ok[s].get("AMR-R_mean", math.inf) if math.isfinite(ok[s].get("AMR-R_mean", math.nan)) else -math.inf))
+    best = max(ok, key=lambda s: (_num(ok[s], "COV-R_mean"), -_num(ok[s], "AMR-R_mean") if math.isfinite(_num(ok[s], "AMR-R_mean")) else -math.inf))
     parts = [f"Best recall: {best} reproduces {100 * ok[best]['COV-R_mean']:.1f} % of the reference conformers within δ = {delta:g} Å on average"
-             + (f" (AMR-R {ok[best]['AMR-R_mean']:.3f} Å)." if math.isfinite(ok[best].get("AMR-R_mean", math.nan)) else ".")]
+             + (f" (AMR-R {ok[best]['AMR-R_mean']:.3f} Å)." if math.isfinite(_num(ok[best], "AMR-R_mean")) else ".")]
     bad = [f"{s} ({100 * r.get('validity', 0):.1f} %)" for s, r in ok.items() if r.get("validity", 0) < 0.95]
     good = [s for s, r in ok.items() if r.get("validity", 0) >= 0.95]
     if good:

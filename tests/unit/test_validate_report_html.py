@@ -105,3 +105,7 @@ def test_benchmark_page_marks_the_best_value_of_each_row():
     assert 'href="a/validate/report.html"' in html and 'href="d/validate/report.html"' not in html
     text, tone = benchmark_verdict(table, 0.75)
     assert text.startswith("Best recall: b reproduces 70.0 %") and "c (0.0 %)" in text and tone == "warn"
+    # benchmark.json writes NaN as null: a sampler without one valid conformer must not break the verdict
+    only_invalid = {"c": {"COV-R_mean": 0.0, "AMR-R_mean": None, "validity": 0.0}}
+    text, tone = benchmark_verdict(only_invalid, 0.75)
+    assert text.startswith("Best recall: c reproduces 0.0 %") and tone == "warn"
