@@ -7,9 +7,14 @@ from typing import Literal
 from pydantic import Field
 
 from pipeline.config import StrictModel
+from pipeline.diffusion.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
 from pipeline.diffusion.schedules import Schedule, get_schedule
 
-__all__ = ["ScheduleConfig", "SamplerConfig"]
+__all__ = ["ScheduleConfig", "SamplerConfig", "SolverName", "GridName"]
+
+#: the solvers of :data:`pipeline.diffusion.samplers.SAMPLERS` (a test keeps the two lists equal)
+SolverName = Literal["sde", "ode_euler", "ode_heun", "ddim", "ddpm", "dpmpp_2m", "dpmpp_2m_sde"]
+GridName = Literal["logsnr", "edm", "uniform"]
 
 
 class ScheduleConfig(StrictModel):
@@ -38,7 +43,8 @@ class ScheduleConfig(StrictModel):
 class SamplerConfig(StrictModel):
     """How to integrate from the prior to the data (arguments of :func:`pipeline.diffusion.sample`)."""
 
-    method: Literal["sde", "ode_euler", "ode_heun", "ddim", "ddpm"] = "ddim"
-    steps: int = Field(50, ge=1)
-    grid: Literal["logsnr", "uniform"] = "logsnr"
+    method: SolverName = DEFAULT_SAMPLER
+    steps: int = Field(DEFAULT_STEPS, ge=1)
+    grid: GridName = "logsnr"
+    rho: float = Field(7.0, gt=0, description="the EDM grid's ρ (grid: edm)")
     final_denoise: bool = True

@@ -1,5 +1,7 @@
-"""Samplers: reverse SDE (Euler–Maruyama), PF-ODE (Euler, Heun), DDIM (exact PF-ODE step) and DDPM
-(ancestral, exact posterior step). Each step is a few lines using only ``Σ s = (α x̂ − x)/σ²``.
+"""Samplers: reverse SDE (Euler–Maruyama), PF-ODE (Euler, Heun), DDIM (exact PF-ODE step), DDPM
+(ancestral, exact posterior step) and DPM-Solver++(2M) in x̂₀ form, deterministic (``dpmpp_2m``) and
+stochastic (``dpmpp_2m_sde``). Each step is a few lines using only ``Σ s = (α x̂ − x)/σ²``; the
+noise is always ``R z``.
 
 Conventions: ``denoiser(x_t [A,3], t [M], batch) -> x̂₀ [A,3]`` (any callable; ``batch`` is passed
 through untouched), time runs ``t_max → t_min`` on a grid (:meth:`Schedule.time_grid`, uniform in
@@ -11,6 +13,15 @@ The DDIM step is exact for the PF-ODE ``dx/dt = h x − ½ g² Σ s`` when x̂ i
 step. With ``λ = log SNR`` and VP ``h − σ'/σ = λ'/2``, ``g² = −σ² λ'`` the ODE reads
 ``d(x/σ)/dt = (λ'/2) e^{λ/2} x̂ = d(α/σ)/dt · x̂`` — Σ drops out — so
 ``x_s = (σ_s/σ_t) x_t + (α_s − α_t σ_s/σ_t) x̂``: the isotropic DDIM formula, whatever Σ is.
+
+DPM-Solver++ (Lu et al. 2022) integrates the same ODE in ``λ = log(α/σ)`` (half the log SNR) with
+``x̂`` interpolated linearly in λ through the current and the previous step's x̂ — one network
+evaluation per step, second order: with ``h = λ_s − λ_t``, ``r = h_prev/h``,
+``D = (1 + 1/(2r)) x̂_t − x̂_prev/(2r)`` (``D = x̂_t`` on the first step) and
+``x_s = (σ_s/σ_t) x_t − α_s expm1(−h) D`` (with ``D = x̂_t`` this is the DDIM step). Its SDE variant
+solves the reverse SDE the same way: in whitened coordinates ``R⁺x`` the Σ-shaped process is the
+isotropic one, so ``x_s = (σ_s/σ_t) e^{−h} x_t − α_s expm1(−2h) x̂_t − ½ α_s expm1(−2h) (x̂_t − x̂_prev)/r
++ σ_s √(−expm1(−2h)) R z``; with x̂ frozen it is the exact DDPM posterior draw.
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ from pipeline.diffusion.ddpm import posterior
 from pipeline.diffusion.schedules import Schedule
 from pipeline.prior.batch import PriorBatch
 
-__all__ = ["Denoiser", "SAMPLERS", "ODE_METHODS", "sample", "integrate", "pf_ode_drift"]
+__all__ = ["Denoiser", "SAMPLERS", "ODE_METHODS", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "sample", "integrate", "pf_ode_drift"]
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor, Any], torch.Tensor]
 
@@ -33,6 +44,7 @@ class _Ctx:
 
     def __init__(self, denoiser: Denoiser, prior: PriorBatch, schedule: Schedule, batch: Any, generator: torch.Generator | None):
         self.denoiser, self.prior, self.schedule, self.batch, self.generator = denoiser, prior, schedule, batch, generator
+        self.history: tuple[torch.Tensor, torch.Tensor] | None = None  # multistep solvers: (λ, x̂) of the previous step
 
     def x0(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return self.denoiser(x, t.expand(self.prior.num_molecules), self.batch)
@@ -79,14 +91,55 @@ def _ddpm_step(ctx: _Ctx, x: torch.Tensor, t: torch.Tensor, s: torch.Tensor) -> 
     return a * x + b * ctx.x0(x, t) + torch.sqrt(var) * ctx.noise()
 
 
+def _half_log_snr(ctx: _Ctx, t: torch.Tensor) -> torch.Tensor:
+    return 0.5 * ctx.schedule.log_snr(t)
+
+
+def _dpmpp_history(ctx: _Ctx, x: torch.Tensor, t: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``(h, x̂_t, (x̂_t − x̂_prev)/r or None)`` for a DPM-Solver++ multistep update; records (λ_t, x̂_t)."""
+    lam_t, lam_s = _half_log_snr(ctx, t), _half_log_snr(ctx, s)
+    h = lam_s - lam_t
+    x_hat = ctx.x0(x, t)
+    diff = None
+    if ctx.history is not None:
+        lam_prev, x_prev = ctx.history
+        diff = (x_hat - x_prev) * (h / (lam_t - lam_prev))
+    ctx.history = (lam_t, x_hat)
+    return h, x_hat, diff
+
+
+def _dpmpp_2m_step(ctx: _Ctx, x: torch.Tensor, t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """DPM-Solver++(2M): second-order multistep PF-ODE step, one network evaluation."""
+    sch = ctx.schedule
+    h, x_hat, diff = _dpmpp_history(ctx, x, t, s)
+    d = x_hat if diff is None else x_hat + 0.5 * diff
+    return (sch.sigma(s) / sch.sigma(t)) * x - sch.alpha(s) * torch.expm1(-h) * d
+
+
+def _dpmpp_2m_sde_step(ctx: _Ctx, x: torch.Tensor, t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """DPM-Solver++(2M) SDE (midpoint form): second-order multistep reverse-SDE step with Σ-shaped noise."""
+    sch = ctx.schedule
+    h, x_hat, diff = _dpmpp_history(ctx, x, t, s)
+    e2 = -torch.expm1(-2.0 * h)  # 1 − e^{−2h}
+    d = x_hat if diff is None else x_hat + 0.5 * diff
+    return (sch.sigma(s) / sch.sigma(t)) * torch.exp(-h) * x + sch.alpha(s) * e2 * d + sch.sigma(s) * torch.sqrt(e2) * ctx.noise()
+
+
 SAMPLERS: dict[str, Callable[[_Ctx, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "sde": _sde_step,
     "ode_euler": _ode_euler_step,
     "ode_heun": _ode_heun_step,
     "ddim": _ddim_step,
     "ddpm": _ddpm_step,
+    "dpmpp_2m": _dpmpp_2m_step,
+    "dpmpp_2m_sde": _dpmpp_2m_sde_step,
 }
-ODE_METHODS = ("ode_euler", "ode_heun", "ddim")
+ODE_METHODS = ("ode_euler", "ode_heun", "ddim", "dpmpp_2m")
+#: network evaluations per step of each solver (the final denoise adds one)
+EVALS_PER_STEP = {"sde": 1, "ode_euler": 1, "ode_heun": 2, "ddim": 1, "ddpm": 1, "dpmpp_2m": 1, "dpmpp_2m_sde": 1}
+#: the default solver and step count everywhere (pipeline.diffusion, SamplerConfig, SampleConfig, the API)
+DEFAULT_SAMPLER = "ode_heun"
+DEFAULT_STEPS = 50
 
 
 def integrate(
@@ -116,22 +169,23 @@ def sample(
     denoiser: Denoiser,
     prior: PriorBatch,
     schedule: Schedule,
-    method: str = "sde",
-    steps: int = 50,
+    method: str = DEFAULT_SAMPLER,
+    steps: int = DEFAULT_STEPS,
     generator: torch.Generator | None = None,
     batch: Any = None,
     x_init: torch.Tensor | None = None,
     t_grid: torch.Tensor | None = None,
     grid: str = "logsnr",
     final_denoise: bool = True,
+    rho: float = 7.0,
 ) -> torch.Tensor:
     """Draw one conformer per molecule of ``prior``: returns x₀ [A, 3] (centred).
 
     ``x_init`` [A, 3] replaces the prior draw at ``t_grid[0]`` (it is centred first); ``t_grid``
-    (decreasing) replaces the default ``schedule.time_grid(steps, grid)``. ``final_denoise`` returns
-    ``x̂₀(x_{t_end}, t_end)`` instead of the last ``x_{t_end}``.
+    (decreasing) replaces the default ``schedule.time_grid(steps, grid, rho)``. ``final_denoise`` returns
+    ``x̂₀(x_{t_end}, t_end)`` instead of the last ``x_{t_end}`` (one more network evaluation).
     """
-    ts = schedule.time_grid(steps, grid) if t_grid is None else torch.as_tensor(t_grid, dtype=torch.float64)
+    ts = schedule.time_grid(steps, grid, rho) if t_grid is None else torch.as_tensor(t_grid, dtype=torch.float64)
     ts = ts.to(device=prior.device, dtype=prior.dtype)
     if x_init is None:
         x = schedule.sigma(ts[0]) * prior.sample(generator)

@@ -111,22 +111,32 @@ class Schedule(ABC):
             hi = torch.where(above, hi, mid)
         return 0.5 * (lo + hi)
 
-    def time_grid(self, steps: int, kind: str = "logsnr") -> torch.Tensor:
+    def time_grid(self, steps: int, kind: str = "logsnr", rho: float = 7.0) -> torch.Tensor:
         """Decreasing float64 grid ``t_max = t_0 > … > t_steps = t_min`` for a sampler.
 
         ``kind="logsnr"`` (default): uniform in log SNR (keeps every step's ``g² dt`` ≈ constant, so
-        Euler–Maruyama stays stable where the cosine β explodes); ``"uniform"``: uniform in t.
+        Euler–Maruyama stays stable where the cosine β explodes); ``"uniform"``: uniform in t;
+        ``"edm"``: Karras et al.'s ρ-grid, uniform in ``σ̃^{1/ρ}`` with ``σ̃ = σ/α = SNR^{−1/2}``
+        (``rho`` = 7, their choice: small steps in σ̃ near the data, larger ones in log SNR there).
         """
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         if kind == "uniform":
             return torch.linspace(self.t_max, self.t_min, steps + 1, dtype=torch.float64)
+        lam_max, lam_min = float(self.log_snr(self.t_min)), float(self.log_snr(self.t_max))
         if kind == "logsnr":
-            lam = torch.linspace(float(self.log_snr(self.t_max)), float(self.log_snr(self.t_min)), steps + 1, dtype=torch.float64)
-            grid = self.t_from_log_snr(lam)
-            grid[0], grid[-1] = self.t_max, self.t_min
-            return grid
-        raise ValueError(f"unknown time grid {kind!r} (use 'logsnr' or 'uniform')")
+            lam = torch.linspace(lam_min, lam_max, steps + 1, dtype=torch.float64)
+        elif kind == "edm":
+            if rho <= 0:
+                raise ValueError(f"rho must be > 0, got {rho}")
+            # σ̃^{1/ρ} = exp(−λ/(2ρ)), linear from t_max (largest σ̃) to t_min
+            u = torch.linspace(math.exp(-lam_min / (2 * rho)), math.exp(-lam_max / (2 * rho)), steps + 1, dtype=torch.float64)
+            lam = -2.0 * rho * torch.log(u)
+        else:
+            raise ValueError(f"unknown time grid {kind!r} (use 'logsnr', 'edm' or 'uniform')")
+        grid = self.t_from_log_snr(lam)
+        grid[0], grid[-1] = self.t_max, self.t_min
+        return grid
 
 
 class CosineSchedule(Schedule):

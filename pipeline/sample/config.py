@@ -7,21 +7,17 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from pipeline.config import StrictModel
+from pipeline.diffusion.config import GridName
+from pipeline.diffusion.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLERS
 from pipeline.sample.refine import RefineMethod
 
 __all__ = ["SamplerName", "SAMPLER_METHODS", "StereoConfig", "DivergenceConfig", "SampleConfig"]
 
-SamplerName = Literal["sde", "ode", "ode_euler", "ode_heun", "ddim", "ddpm"]
+SamplerName = Literal["sde", "ode", "ode_euler", "ode_heun", "ddim", "ddpm", "dpmpp_2m", "dpmpp_2m_sde"]
 
-# user-facing sampler name -> ``pipeline.diffusion.sample(method=...)``
-SAMPLER_METHODS: dict[str, str] = {
-    "sde": "sde",
-    "ode": "ode_heun",  # the PF-ODE with Heun's 2nd-order steps: deterministic given the prior draw
-    "ode_euler": "ode_euler",
-    "ode_heun": "ode_heun",
-    "ddim": "ddim",
-    "ddpm": "ddpm",  # ancestral sampling
-}
+# user-facing sampler name -> ``pipeline.diffusion.sample(method=...)``: the solvers by their own
+# names, and ``ode`` (the PF-ODE with Heun steps, the default of earlier versions)
+SAMPLER_METHODS: dict[str, str] = {**{name: name for name in SAMPLERS}, "ode": "ode_heun"}
 
 
 class StereoConfig(StrictModel):
@@ -58,8 +54,9 @@ class SampleConfig(StrictModel):
     per_reference: int | None = Field(
         None, ge=1, description="if set: per_reference x K conformers for a molecule with K reference conformers"
     )
-    sampler: SamplerName = "ode"
-    steps: int = Field(50, ge=1)
+    sampler: SamplerName = DEFAULT_SAMPLER
+    steps: int = Field(DEFAULT_STEPS, ge=1, description="solver steps (network evaluations: steps x evaluations per step + 1)")
+    grid: GridName = Field("logsnr", description="time grid: logsnr (uniform in log SNR), edm (Karras rho=7) or uniform in t")
     seed: int = 0
     device: str = Field("cpu", description="torch device: cpu, cuda, cuda:1, or auto (cuda when available)")
     atom_budget: int = Field(4096, ge=1, description="max atoms per batch (molecules of different sizes share batches)")

@@ -109,7 +109,7 @@ def _sampler_runner(cfg: SampleConfig) -> Callable[..., Any]:
     method = SAMPLER_METHODS[cfg.sampler]
 
     def run(model: Any, prior: Any, schedule: Any, generator: Any, batch: Any) -> Any:
-        return diffusion_sample(model, prior, schedule, method=method, steps=cfg.steps, generator=generator, batch=batch)
+        return diffusion_sample(model, prior, schedule, method=method, steps=cfg.steps, generator=generator, batch=batch, grid=cfg.grid)
 
     return run
 

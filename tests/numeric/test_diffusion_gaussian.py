@@ -88,15 +88,23 @@ def _relvar_error(gd: GaussianData, x: torch.Tensor) -> float:
     return max(errs)
 
 
-@pytest.mark.parametrize("method, steps", [("sde", 300), ("ddpm", 300)])
-def test_stochastic_samplers_reproduce_gaussian_and_error_falls_with_steps(big, method, steps):
+@pytest.mark.parametrize("method, steps, coarse_steps", [("sde", 300, 20), ("ddpm", 300, 20), ("dpmpp_2m_sde", 100, 5)])
+def test_stochastic_samplers_reproduce_gaussian_and_error_falls_with_steps(big, method, steps, coarse_steps):
     sch = get_schedule()
     den = big.denoiser(sch)
     x = sample(den, big.prior, sch, method=method, steps=steps, generator=torch.Generator().manual_seed(3))
     zm, zv = _moment_errors(big, x)
     assert zm < Z_BOUND and zv < Z_BOUND, (method, zm, zv)
-    coarse = sample(den, big.prior, sch, method=method, steps=20, generator=torch.Generator().manual_seed(4))
+    coarse = sample(den, big.prior, sch, method=method, steps=coarse_steps, generator=torch.Generator().manual_seed(4))
     assert _relvar_error(big, x) < 0.5 * _relvar_error(big, coarse)
+
+
+def test_dpmpp_2m_sde_needs_fewer_steps_than_ddpm(big):
+    # second order: at 10 steps its worst per-mode variance error is well below the first-order DDPM's
+    sch = get_schedule()
+    den = big.denoiser(sch)
+    err = {m: _relvar_error(big, sample(den, big.prior, sch, method=m, steps=10, generator=torch.Generator().manual_seed(4))) for m in ("ddpm", "dpmpp_2m_sde")}
+    assert err["dpmpp_2m_sde"] < 0.5 * err["ddpm"], err
 
 
 def test_pf_ode_heun_reproduces_gaussian(big):
@@ -108,13 +116,14 @@ def test_pf_ode_heun_reproduces_gaussian(big):
 
 
 @pytest.mark.parametrize("name", ["cosine", "linear", "quadratic"])
-@pytest.mark.parametrize("method, order", [("ode_euler", 1), ("ddim", 1), ("ode_heun", 2)])
+@pytest.mark.parametrize("method, order", [("ode_euler", 1), ("ddim", 1), ("ode_heun", 2), ("dpmpp_2m", 2)])
 def test_ode_solvers_converge_to_exact_flow_with_their_order(small, name, method, order):
+    # the same network evaluations for every solver: 20, 40, 80 (Heun: 2 per step)
     sch = get_schedule(name)
     x_init = sch.sigma(sch.t_max) * small.prior.sample(torch.Generator().manual_seed(5))
     exact = small.ode_flow(x_init, sch, sch.t_max, sch.t_min)
     errs = []
-    for steps in (10, 20, 40):
+    for steps in (10, 20, 40) if method == "ode_heun" else (20, 40, 80):
         x = sample(small.denoiser(sch), small.prior, sch, method=method, steps=steps, x_init=x_init, final_denoise=False)
         errs.append(float((x - exact).norm() / exact.norm()))
     ratios = [errs[0] / errs[1], errs[1] / errs[2]]
@@ -145,9 +154,48 @@ def test_ddim_step_is_exact_for_frozen_denoiser(small):
     assert float((one - fine).norm() / fine.norm()) < 1e-6  # Heun error at h = 5e-4 is ~1e-7
 
 
+def _flow_error(gd: GaussianData, sch, method: str, steps: int, grid: str) -> float:
+    x_init = sch.sigma(sch.t_max) * gd.prior.sample(torch.Generator().manual_seed(5))
+    exact = gd.ode_flow(x_init, sch, sch.t_max, sch.t_min)
+    x = sample(gd.denoiser(sch), gd.prior, sch, method=method, steps=steps, x_init=x_init, final_denoise=False, grid=grid)
+    return float((x - exact).norm() / exact.norm())
+
+
+def test_dpmpp_2m_beats_heun_at_equal_evaluations_and_converges_on_the_edm_grid(small):
+    sch = get_schedule()
+    for evals in (20, 40):  # Heun: 2 evaluations per step
+        assert _flow_error(small, sch, "dpmpp_2m", evals, "logsnr") < _flow_error(small, sch, "ode_heun", evals // 2, "logsnr")
+    errs = [_flow_error(small, sch, "dpmpp_2m", n, "edm") for n in (20, 40, 80)]
+    assert errs[0] / errs[1] > 3.2 and errs[1] / errs[2] > 3.2, errs
+
+
+def test_dpmpp_2m_is_exact_for_frozen_denoiser(small):
+    # with a constant x̂ the multistep correction vanishes: every step is the exact (DDIM) step,
+    # so a coarse grid lands where a fine Heun integration does
+    sch = get_schedule()
+    x_hat = small.sample(torch.Generator().manual_seed(7))
+    const = lambda x, t, b: x_hat  # noqa: E731
+    x = small.prior.sample(torch.Generator().manual_seed(8))
+    coarse = integrate(const, small.prior, sch, x, torch.tensor([0.8, 0.6, 0.45, 0.3], dtype=torch.float64), "dpmpp_2m")
+    fine = integrate(const, small.prior, sch, x, torch.linspace(0.8, 0.3, 1001, dtype=torch.float64), "ode_heun")
+    assert float((coarse - fine).norm() / fine.norm()) < 1e-6
+
+
+def test_dpmpp_2m_sde_is_the_exact_posterior_draw_for_frozen_denoiser(small):
+    # first order (and every step with a constant x̂) = the DDPM step q(x_s | x_t, x₀ = x̂) with the same R z
+    sch = get_schedule()
+    x_hat = small.sample(torch.Generator().manual_seed(7))
+    const = lambda x, t, b: x_hat  # noqa: E731
+    x = small.prior.sample(torch.Generator().manual_seed(8))
+    grid = torch.tensor([0.8, 0.6, 0.45, 0.3], dtype=torch.float64)
+    a = integrate(const, small.prior, sch, x, grid, "dpmpp_2m_sde", torch.Generator().manual_seed(9))
+    b = integrate(const, small.prior, sch, x, grid, "ddpm", torch.Generator().manual_seed(9))
+    assert float((a - b).norm() / b.norm()) < 1e-10
+
+
 def test_samplers_keep_centring_and_generator_reproducibility(small):
     sch = get_schedule()
-    for method in ("sde", "ddpm", "ode_euler", "ode_heun", "ddim"):
+    for method in ("sde", "ddpm", "ode_euler", "ode_heun", "ddim", "dpmpp_2m", "dpmpp_2m_sde"):
         a = sample(small.denoiser(sch), small.prior, sch, method=method, steps=8, generator=torch.Generator().manual_seed(9))
         b = sample(small.denoiser(sch), small.prior, sch, method=method, steps=8, generator=torch.Generator().manual_seed(9))
         assert torch.equal(a, b)

@@ -74,7 +74,7 @@ def test_float32_inputs_stay_float32():
 
 
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("kind", ["logsnr", "uniform"])
+@pytest.mark.parametrize("kind", ["logsnr", "uniform", "edm"])
 def test_time_grid(name, kind):
     s = get_schedule(name)
     g = s.time_grid(20, kind)
@@ -82,6 +82,10 @@ def test_time_grid(name, kind):
     if kind == "logsnr":
         d = torch.diff(s.log_snr(g))
         assert torch.allclose(d, d.mean().expand_as(d), rtol=1e-8)
+    if kind == "edm":  # uniform in σ̃^{1/ρ}, σ̃ = SNR^{-1/2}, ρ = 7
+        u = torch.exp(-s.log_snr(g) / 14)
+        d = torch.diff(u)
+        assert torch.allclose(d, d.mean().expand_as(d), rtol=1e-6)
 
 
 def test_t_from_log_snr_inverts():
@@ -106,4 +110,8 @@ def test_schedule_config_builds_and_rejects_mismatched_keys():
     assert ScheduleConfig().build().name == "cosine"
     with pytest.raises(ValueError, match="cosine"):
         ScheduleConfig(name="cosine", beta_max=3.0).build()
-    assert SamplerConfig().method == "ddim"
+    from pipeline.diffusion.samplers import DEFAULT_SAMPLER, SAMPLERS
+    from pipeline.diffusion.config import SolverName
+
+    assert SamplerConfig().method == DEFAULT_SAMPLER
+    assert set(SolverName.__args__) == set(SAMPLERS)  # the config offers exactly the solvers there are

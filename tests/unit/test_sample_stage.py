@@ -42,14 +42,14 @@ def _read(path):
 
 
 def test_sdf_records_properties_and_errors(tmp_path, reference_model):
-    cfg = SampleConfig(num_confs=2, steps=4, seed=11, progress=False)
+    cfg = SampleConfig(num_confs=2, steps=4, seed=11, progress=False, refine="none")
     out = tmp_path / "gen.sdf"
     res = run_sample(cfg, reference_model, SampleInputs(smiles=SMILES), out, RunLogger())
     recs = _read(out)
     assert None not in recs and len(recs) == 6
     assert [r.GetProp("_Name") for r in recs] == ["ala", "ala", "open_stereo", "open_stereo", "salt", "salt"]
     for r in recs:
-        assert r.GetProp("sampler") == "ode" and r.GetProp("steps") == "4" and r.GetProp("seed") == "11"
+        assert r.GetProp("sampler") == SampleConfig().sampler and r.GetProp("steps") == "4" and r.GetProp("seed") == "11"
         assert r.GetProp("run_id") == "abc123" and r.GetProp("model_version") == "in-memory"
         assert r.GetProp("mirror_fixed") in {"true", "false"} and r.GetProp("model") == "in-memory"
         assert r.GetProp("stereo_ok") == "true" and r.GetProp("refined") == "none" and not r.HasProp("energy_kcal_mol")
