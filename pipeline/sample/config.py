@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from pipeline.config import StrictModel
 from pipeline.diffusion.config import GridName
 from pipeline.diffusion.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLERS
+from pipeline.sample.guidance import StereoGuidanceConfig
 from pipeline.sample.refine import RefineMethod
 
 __all__ = ["SamplerName", "SAMPLER_METHODS", "StereoConfig", "DivergenceConfig", "SampleConfig"]
@@ -27,10 +28,13 @@ class StereoConfig(StrictModel):
     stereoisomer per molecule (RDKit ``EnumerateStereoisomers``, seeded by ``seed``); the choice is
     recorded in the ``stereo_assigned`` SDF property. ``mirror_fix``: when every specified
     tetrahedral centre of a sample comes out inverted, reflect it (x -> -x, distances unchanged).
+    ``guidance``: sign guidance of centres and double bonds late in the trajectory
+    (:mod:`pipeline.sample.guidance`).
     """
 
     enumerate_unspecified: bool = True
     mirror_fix: bool = True
+    guidance: StereoGuidanceConfig = StereoGuidanceConfig()
 
 
 class DivergenceConfig(StrictModel):

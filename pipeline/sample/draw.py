@@ -78,8 +78,8 @@ def draw(
 ) -> tuple[dict[Job, Conformer], dict[Job, str]]:
     """Sample ``jobs``; returns ``({job: finished conformer}, {lost job: last reason})``.
 
-    ``run_sampler(model, prior, schedule, generator, batch) -> x [A, 3]`` draws one batch (the solver,
-    its steps and any guidance are bound in it).
+    ``run_sampler(model, prior, schedule, generator, batch, molecules) -> x [A, 3]`` draws one batch
+    (the solver, its steps and the guidance are bound in it).
     """
     import torch
     from torch_geometric.data import Batch
@@ -119,7 +119,7 @@ def draw(
             # a CPU generator: the same draws on CPU and GPU (PriorBatch moves them to the device)
             gen = torch.Generator().manual_seed(_batch_seed(seed, attempt, b))
             with torch.no_grad():
-                x = run_sampler(model, prior, schedule, gen, graph)
+                x = run_sampler(model, prior, schedule, gen, graph, mols)
             counts.attempts += 1
             xs = x.detach().to("cpu", torch.float64).numpy()
             offsets = np.concatenate([[0], np.cumsum([p.n_atoms for p in mols])])

@@ -104,11 +104,16 @@ def sample_config(config: SampleConfig | None = None, **settings: Any) -> Sample
 
 
 def _sampler_runner(cfg: SampleConfig) -> Callable[..., Any]:
+    """``run(model, prior, schedule, generator, batch, molecules) -> x`` with the solver and the stereo guidance bound."""
     from pipeline.diffusion import sample as diffusion_sample
+    from pipeline.sample.guidance import GuidedDenoiser
 
-    method = SAMPLER_METHODS[cfg.sampler]
+    method, guide = SAMPLER_METHODS[cfg.sampler], cfg.stereo.guidance
 
-    def run(model: Any, prior: Any, schedule: Any, generator: Any, batch: Any) -> Any:
+    def run(model: Any, prior: Any, schedule: Any, generator: Any, batch: Any, molecules: Sequence[Any]) -> Any:
+        if guide.enabled and guide.strength > 0 and not all(p.constraints.empty for p in molecules):
+            offsets = np.concatenate([[0], np.cumsum([p.n_atoms for p in molecules])])[:-1]
+            model = GuidedDenoiser(model, [p.constraints for p in molecules], offsets, guide, cfg.stereo.mirror_fix)
         return diffusion_sample(model, prior, schedule, method=method, steps=cfg.steps, generator=generator, batch=batch, grid=cfg.grid)
 
     return run

@@ -1,6 +1,7 @@
 """One record per input molecule, built once and used by every later step of sampling: the graph the
 denoiser reads, the bonds (prior, divergence check), the prior's factor R (one eigendecomposition
-per molecule, not per sample) and the stereo the graph asks for."""
+per molecule, not per sample), the stereo the graph asks for (CIP target for the checks, sign
+constraints for the guidance)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from pipeline.sample.guidance import StereoConstraints, stereo_constraints
 from pipeline.sample.modelspec import spec_max_atoms
 from pipeline.sample.stereo import StereoTarget, stereo_target
 
@@ -22,6 +24,7 @@ class PreparedMolecule:
     bonds: np.ndarray  # [B, 3] (i, j, order)
     target: StereoTarget
     _factor: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    _constraints: StereoConstraints | None = field(default=None, repr=False)
 
     @property
     def n_atoms(self) -> int:
@@ -32,6 +35,13 @@ class PreparedMolecule:
         if self._factor is None:
             self._factor = prior_params.factor(self.n_atoms, self.bonds)
         return self._factor
+
+    @property
+    def constraints(self) -> StereoConstraints:
+        """The stereo-guidance constraints (computed on first use)."""
+        if self._constraints is None:
+            self._constraints = stereo_constraints(self.mol)
+        return self._constraints
 
 
 def default_featurizer(spec: Any) -> Callable[[Any], Any]:

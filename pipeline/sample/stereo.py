@@ -1,8 +1,9 @@
 """Stereo of generated coordinates vs the molecule graph, and the mirror-image guard.
 
-The target is the graph's stereo (CIP labels of specified tetrahedral centres, E/Z of specified
+The target is the graph's stereo (chiral tags of specified tetrahedral centres, E/Z of specified
 double bonds); the generated conformer's stereo is perceived from its 3D coordinates with RDKit
-(``AssignStereochemistryFrom3D``). A reflection ``x -> -x`` inverts every tetrahedral centre and
+(``AssignStereochemistryFrom3D``) and compared as ``bondiff validate`` does (chiral tags, not CIP
+labels, so the two agree on every centre). A reflection ``x -> -x`` inverts every tetrahedral centre and
 keeps every distance (hence every E/Z double bond): when *all* specified centres of a sample come
 out inverted, the mirror image is right on all of them, so the guard applies it and says so.
 """
@@ -18,7 +19,7 @@ __all__ = ["StereoTarget", "StereoCheck", "StereoTally", "stereo_target", "check
 
 @dataclass(frozen=True)
 class StereoTarget:
-    centres: dict[int, str]  # atom index -> CIP label (R/S)
+    centres: dict[int, int]  # atom index -> RDKit chiral tag (1 = CW, 2 = CCW, relative to the atom's bond order)
     double_bonds: dict[int, str]  # bond index -> RDKit BondStereo name (STEREOE/STEREOZ)
 
     @property
@@ -71,28 +72,32 @@ class StereoTally:
         return (self.centres_ok / self.centres if self.centres else nan, self.double_bonds_ok / self.double_bonds if self.double_bonds else nan)
 
 
-_OPPOSITE = {"R": "S", "S": "R"}
+_CW, _CCW = 1, 2  # int(Chem.ChiralType.CHI_TETRAHEDRAL_CW / _CCW)
+_OPPOSITE = {_CW: _CCW, _CCW: _CW}
 
 
-def _labels(mol) -> tuple[dict[int, str], dict[int, str]]:
-    centres = {a.GetIdx(): a.GetProp("_CIPCode") for a in mol.GetAtoms() if a.HasProp("_CIPCode")}
+def _centres(mol) -> dict[int, int]:
+    return {a.GetIdx(): int(a.GetChiralTag()) for a in mol.GetAtoms() if int(a.GetChiralTag()) in _OPPOSITE}
+
+
+def _double_bonds(mol) -> dict[int, str]:
     bonds = {}
     for b in mol.GetBonds():
         st = str(b.GetStereo())
         if st in {"STEREOE", "STEREOZ"}:
             bonds[b.GetIdx()] = st
-    return centres, bonds
+    return bonds
 
 
 def stereo_target(mol) -> StereoTarget:
-    """The stereo the graph asks for (legacy CIP perception on a copy)."""
+    """The stereo the graph asks for: the chiral tags of its tetrahedral centres (what ``bondiff validate``
+    compares) and the E/Z labels of its double bonds (legacy perception on a copy)."""
     from rdkit import Chem
 
     m = Chem.Mol(mol)
     m.RemoveAllConformers()
     Chem.AssignStereochemistry(m, cleanIt=True, force=True)
-    centres, bonds = _labels(m)
-    return StereoTarget(centres, bonds)
+    return StereoTarget(_centres(mol), _double_bonds(m))
 
 
 def check_stereo(mol, coords: np.ndarray, target: StereoTarget) -> StereoCheck:
@@ -105,8 +110,8 @@ def check_stereo(mol, coords: np.ndarray, target: StereoTarget) -> StereoCheck:
 
     m = Chem.Mol(mol)
     set_conformers(m, coords[None])
-    Chem.AssignStereochemistryFrom3D(m)
-    centres, bonds = _labels(m)
+    Chem.AssignStereochemistryFrom3D(m, replaceExistingTags=True)
+    centres, bonds = _centres(m), _double_bonds(m)
     ok = sum(1 for i, lab in target.centres.items() if centres.get(i) == lab)
     inv = sum(1 for i, lab in target.centres.items() if centres.get(i) == _OPPOSITE.get(lab))
     bok = sum(1 for i, lab in target.double_bonds.items() if bonds.get(i) == lab)

@@ -9,11 +9,15 @@ from rdkit import Chem
 from pipeline.chem import conformer_coords
 from pipeline.model import ModelSpec
 from pipeline.sample.config import DivergenceConfig, StereoConfig
+from pipeline.sample.guidance import StereoGuidanceConfig
 from pipeline.sample.draw import divergence_reason
 from pipeline.sample.generate import generate, generate_detailed
 from pipeline.sample.inputs import prepare_molecule
 from pipeline.sample.stereo import check_stereo, stereo_target
 from pipeline.sample.testing import PoisonFirstRun, ReferenceDenoiser, etkdg_coords, tiny_model
+
+
+NO_GUIDANCE = StereoConfig(guidance=StereoGuidanceConfig(enabled=False))
 
 
 def _mol(smiles: str, name: str):
@@ -204,7 +208,7 @@ def test_wrong_stereo_is_redrawn_and_never_costs_a_conformer(mols, refs):
 
     def run(**div):
         out = generate_detailed([mol], _WrongIsomerFirst(wrong, right), spec, num_confs=2, sampler="ode", steps=6, refine="none",
-                                progress=False, divergence=DivergenceConfig(**div))
+                                progress=False, divergence=DivergenceConfig(**div), stereo=NO_GUIDANCE)
         checks = [check_stereo(mol, np.array(c.GetPositions()), target) for c in out.mols[0].GetConformers()]
         return out, checks
 
@@ -250,3 +254,51 @@ def test_relaxation_that_inverts_a_centre_is_caught(mols, refs, monkeypatch):
     m = out.stats.metrics()
     assert m["stereo_centres_correct"] == 0.0 and m["stereo_centres_correct_before_guard"] == 1.0
     assert conf.GetProp("refined") == "MMFF94" and conf.HasProp("energy_kcal_mol") and conf.HasProp("refine_converged")
+
+
+@pytest.mark.parametrize("wrong_smiles, what", [("C[C@@H](O)[C@H](N)/C=C\\C", "double bond"), ("C[C@H](O)[C@H](N)/C=C/C", "one centre")])
+def test_stereo_guidance_fixes_a_wrong_sign_without_redraws(mols, wrong_smiles, what):
+    """A denoiser that settles on the wrong stereoisomer early (x̂₀ = its geometry for t > 0.6) and then
+    only denoises locally (x̂₀ = x/α): guidance (no redraws) turns every first draw right."""
+    mol = mols[1]  # C[C@@H](O)[C@H](N)/C=C/C
+    spec = ModelSpec(max_atoms=64)
+    early, sch = ReferenceDenoiser([etkdg_coords(_mol(wrong_smiles, "wrong"), seed=7)]), spec.build_schedule()
+
+    def wrong(x, t, batch):
+        return early(x, t, batch) if float(t.max()) > 0.6 else x / sch.alpha(t.max()).to(x)
+
+    no_redraw = DivergenceConfig(retry_wrong_stereo=False)
+    runs = {
+        on: generate_detailed([mol], wrong, spec, 3, sampler="dpmpp_2m", steps=10, refine="none", progress=False, divergence=no_redraw,
+                              stereo=StereoConfig(guidance=StereoGuidanceConfig(enabled=on)))
+        for on in (False, True)
+    }
+    off, on = runs[False].stats, runs[True].stats
+    assert off.first_draw.fractions() != (1.0, 1.0) and off.stereo_wrong > 0  # the wrong isomer comes out
+    assert on.first_draw.fractions() == (1.0, 1.0) and on.stereo_wrong == 0 and on.stereo_retried == 0, what
+    for conf in runs[True].mols[0].GetConformers():
+        assert check_stereo(mol, np.array(conf.GetPositions()), stereo_target(mol)).right
+
+
+def test_guidance_leaves_an_all_inverted_molecule_to_the_mirror_guard(mols, refs):
+    from pipeline.sample.guidance import GuidedDenoiser
+
+    calls = []
+
+    class Spy(GuidedDenoiser):
+        def __call__(self, x, t, batch):
+            out = super().__call__(x, t, batch)
+            calls.append(float((out - self.denoiser(x, t, batch)).abs().max()))
+            return out
+
+    import pipeline.sample.guidance as g
+
+    spec = ModelSpec()
+    orig = g.GuidedDenoiser
+    g.GuidedDenoiser = Spy
+    try:
+        out = generate_detailed(mols[:1], ReferenceDenoiser(refs[:1], mirror=True), spec, 1, sampler="ode", steps=4, refine="none", progress=False)
+    finally:
+        g.GuidedDenoiser = orig
+    assert calls and max(calls) == 0.0  # alanine's only centre inverted: no nudge ...
+    assert out.stats.mirror_fixed == 1 and out.stats.written.centres_ok == 1  # ... the reflection fixes it
