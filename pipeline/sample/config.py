@@ -70,6 +70,13 @@ class SampleConfig(StrictModel):
         "none", description="relax every sample with MMFF94 (UFF without MMFF parameters) after sampling (pipeline/sample/refine.py)"
     )
     refine_max_iters: int = Field(200, ge=1, description="force-field iterations per conformer when refine != none")
+    prune_rms: float | None = Field(
+        None, gt=0, description="Å: drop a conformer within this heavy-atom RMSD (symmetry-aware) of a kept one, like RDKit's pruneRmsThresh"
+    )
+    energy_window: float | None = Field(
+        None, gt=0, description="kcal/mol: drop conformers more than this above the molecule's lowest (needs refine)"
+    )
+    oversample: float = Field(2.0, ge=1, description="with prune_rms / energy_window: draw this many times num_confs, then select")
     threads: int = Field(1, ge=0, description="torch intra-op threads when sampling on a CPU (0 = torch default; 1 is fastest for these small tensors)")
     stereo: StereoConfig = StereoConfig()
     divergence: DivergenceConfig = DivergenceConfig()
@@ -79,4 +86,11 @@ class SampleConfig(StrictModel):
         d = self.divergence
         if d.min_bond_length >= d.max_bond_length:
             raise ValueError("divergence.min_bond_length must be < divergence.max_bond_length")
+        if self.energy_window is not None and self.refine == "none":
+            raise ValueError("energy_window needs force-field energies: set refine (e.g. mmff), not none")
         return self
+
+    @property
+    def selects(self) -> bool:
+        """Whether conformers are oversampled and selected (prune_rms / energy_window)."""
+        return self.prune_rms is not None or self.energy_window is not None

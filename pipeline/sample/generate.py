@@ -24,6 +24,7 @@ from pipeline.sample.draw import DrawCounts, draw
 from pipeline.sample.finish import Conformer, Finisher
 from pipeline.sample.modelspec import resolve_device
 from pipeline.sample.prepared import prepare_molecules
+from pipeline.sample.select import select_conformers
 from pipeline.sample.stereo import StereoTally
 from pipeline.threads import torch_threads
 from pipeline.types import RecordError
@@ -44,6 +45,7 @@ class GenerationStats:
     mirror_fixed: int = 0
     stereo_retried: int = 0  # samples redrawn because their stereo was wrong (retry_wrong_stereo)
     stereo_wrong: int = 0  # written conformers with stereo_ok = false
+    deselected: int = 0  # drawn but not written: outside energy_window or within prune_rms of a kept one
     first_draw: StereoTally = field(default_factory=StereoTally)  # every first-attempt sample, raw
     raw: StereoTally = field(default_factory=StereoTally)  # the written conformers' raw samples (before the guard)
     written: StereoTally = field(default_factory=StereoTally)  # the written coordinates
@@ -76,6 +78,7 @@ class GenerationStats:
             "mirror_fixed": self.mirror_fixed,
             "stereo_retried": self.stereo_retried,
             "conformers_stereo_wrong": self.stereo_wrong,
+            "conformers_deselected": self.deselected,
             "stereo_centres_correct_first_draw": first_c,
             "double_bonds_correct_first_draw": first_d,
             "stereo_centres_correct_before_guard": raw_c,
@@ -201,7 +204,8 @@ def generate_detailed(
         None if p is None else _TimedFinisher(stats, p.mol, p.target, cfg.stereo.mirror_fix, cfg.refine, cfg.refine_max_iters)
         for p in prepared
     ]
-    jobs = [(i, k) for i, p in enumerate(prepared) if p is not None for k in range(counts[i])]
+    drawn = [int(np.ceil(c * cfg.oversample)) if cfg.selects else c for c in counts]
+    jobs = [(i, k) for i, p in enumerate(prepared) if p is not None for k in range(drawn[i])]
     dev = resolve_device(cfg.device)
     dc = DrawCounts()
     with torch_threads(cfg.threads if str(dev).startswith("cpu") else None):
@@ -219,20 +223,25 @@ def generate_detailed(
         out = Chem.Mol(mol)
         out.RemoveAllConformers()
         if prepared[i] is not None:
-            confs = [(k, results[(i, k)]) for k in range(counts[i]) if (i, k) in results]
+            confs = [(k, results[(i, k)]) for k in range(drawn[i]) if (i, k) in results]
+            if cfg.selects:
+                chosen = select_conformers(mol, [c for _, c in confs], counts[i], cfg.prune_rms, cfg.energy_window)
+                stats.deselected += len(confs) - len(chosen)
+                confs = list(enumerate(chosen))
             _attach(out, confs)
             for _, c in confs:
                 stats.add(c)
-            lost = [k for k in range(counts[i]) if (i, k) not in results]
-            if lost:
+            lost = [k for k in range(drawn[i]) if (i, k) not in results]
+            short = min(len(lost), counts[i] - len(confs))
+            if short > 0:
                 errors.append(
                     RecordError(
                         *label(i),
-                        f"{len(lost)} of {counts[i]} conformers diverged after {cfg.divergence.max_retries} retries "
-                        f"(conformer {lost[0]}: {last_reason[(i, lost[0])]}); {counts[i] - len(lost)} written",
+                        f"{len(lost)} of {drawn[i]} conformers diverged after {cfg.divergence.max_retries} retries "
+                        f"(conformer {lost[0]}: {last_reason[(i, lost[0])]}); {len(confs)} written",
                     )
                 )
-                stats.failed += len(lost)
+                stats.failed += short
         out_mols.append(out)
     return GenerationOutput(out_mols, errors, stats)
 

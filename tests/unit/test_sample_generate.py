@@ -302,3 +302,30 @@ def test_guidance_leaves_an_all_inverted_molecule_to_the_mirror_guard(mols, refs
         g.GuidedDenoiser = orig
     assert calls and max(calls) == 0.0  # alanine's only centre inverted: no nudge ...
     assert out.stats.mirror_fixed == 1 and out.stats.written.centres_ok == 1  # ... the reflection fixes it
+
+
+def test_prune_rms_and_energy_window_select_after_oversampling(mols, refs):
+    from pydantic import ValidationError
+
+    from pipeline.sample.config import SampleConfig
+    from pipeline.sample.select import heavy_rms
+
+    spec = ModelSpec()
+    # the reference denoiser draws the same geometry every time: pruning keeps one of the 2 x 3 draws
+    out = generate_detailed(mols[:1], ReferenceDenoiser(refs[:1]), spec, 3, sampler="ode", steps=4, progress=False, refine="none", prune_rms=0.1)
+    assert out.mols[0].GetNumConformers() == 1 and out.stats.deselected == 5 and not out.errors
+    # distinct conformers (random tiny model + MMFF) survive a small threshold, lowest energy first
+    model, tspec = tiny_model(seed=3)
+    mol = _mol("CCCCO", "butanol")
+    loose = DivergenceConfig(min_bond_length=0.0, max_bond_length=50.0, max_radius=1e4)
+    kw = dict(sampler="ddim", steps=3, progress=False, refine="mmff", refine_max_iters=50, divergence=loose)
+    out = generate_detailed([mol], model, tspec, 3, prune_rms=0.05, energy_window=1e6, **kw)
+    confs = list(out.mols[0].GetConformers())
+    energies = [c.GetDoubleProp("energy_kcal_mol") for c in confs]
+    assert len(confs) == 3 and energies == sorted(energies)
+    xs = [np.array(c.GetPositions()) for c in confs]
+    assert min(heavy_rms(mol, xs[i], xs[j]) for i in range(3) for j in range(i)) >= 0.05
+    tight = generate_detailed([mol], model, tspec, 2, energy_window=1e-9, **kw)
+    assert tight.mols[0].GetNumConformers() == 1 and tight.stats.deselected == 3  # only the lowest of 4 draws
+    with pytest.raises(ValidationError, match="energy_window needs"):
+        SampleConfig(energy_window=3.0, refine="none")
