@@ -3,7 +3,8 @@ and the stereo check of the coordinates that will be written.
 
 Stereo is perceived once on the raw sample (it feeds the mirror guard, whose reflection's check
 follows without a second perception) and once more after the relaxation, which can invert a
-strained centre: :attr:`Conformer.stereo_ok` is judged on the final coordinates, and the caller
+strained centre (then the relaxation is run again from the sample, the centres and their
+neighbours held near their start first, :meth:`~pipeline.sample.refine.Relaxer.relax`): :attr:`Conformer.stereo_ok` is judged on the final coordinates, and the caller
 redraws a wrong one (:mod:`pipeline.sample.draw`) or writes it flagged (``stereo_ok = false``).
 """
 
@@ -70,4 +71,15 @@ class Finisher:
         r = self._relaxer.relax(x)
         if r.force_field == "none":
             return Conformer(x, attempt, raw, guarded, mirrored)
-        return Conformer(r.coords, attempt, raw, self.check(r.coords), mirrored, r.force_field, r.energy, r.converged)
+        final = self.check(r.coords)
+        if final.centres_ok < guarded.centres_ok:  # the relaxation inverted a centre: again, holding the centres first
+            r = self._relaxer.relax(x, hold=self._centre_atoms())
+            final = self.check(r.coords)
+        return Conformer(r.coords, attempt, raw, final, mirrored, r.force_field, r.energy, r.converged)
+
+    def _centre_atoms(self) -> list[int]:
+        """The specified centres and their neighbours."""
+        atoms = set(self.target.centres)
+        for i in self.target.centres:
+            atoms.update(n.GetIdx() for n in self.mol.GetAtomWithIdx(i).GetNeighbors())
+        return sorted(atoms)

@@ -15,7 +15,7 @@ relaxed coordinates (:mod:`pipeline.sample.finish`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
@@ -71,15 +71,31 @@ class Relaxer:
             return ffh.MMFFGetMoleculeForceField(self.mol, self._props)
         return ffh.UFFGetMoleculeForceField(self.mol)
 
-    def relax(self, coords: np.ndarray) -> Relaxed:
-        """Minimise from ``coords`` [N, 3] for at most ``max_iters`` iterations."""
-        if self.force_field == "none":
-            return Relaxed(np.array(coords, dtype=np.float64), "none", float("nan"), False)
+    def _set(self, coords: np.ndarray) -> None:
         from rdkit.Geometry import Point3D
 
         conf = self.mol.GetConformer()
         for i, (x, y, z) in enumerate(np.asarray(coords, dtype=np.float64)):
             conf.SetAtomPosition(i, Point3D(float(x), float(y), float(z)))
+
+    def relax(self, coords: np.ndarray, hold: Sequence[int] = (), hold_tolerance: float = 0.3, hold_k: float = 100.0) -> Relaxed:
+        """Minimise from ``coords`` [N, 3] for at most ``max_iters`` iterations.
+
+        ``hold``: atoms first kept within ``hold_tolerance`` Å of their start (flat-bottom restraint,
+        ``hold_k`` kcal/mol/Å²) while the rest relaxes, then everything is minimised freely — a strained
+        stereocentre settles on its own side before the free minimisation instead of passing through.
+        """
+        if self.force_field == "none":
+            return Relaxed(np.array(coords, dtype=np.float64), "none", float("nan"), False)
+        self._set(coords)
+        if len(hold):
+            ff = self._field()
+            add = ff.MMFFAddPositionConstraint if self.force_field == "MMFF94" else ff.UFFAddPositionConstraint
+            for i in hold:
+                add(int(i), float(hold_tolerance), float(hold_k))
+            ff.Initialize()
+            ff.Minimize(maxIts=self.max_iters)
+            self._set(np.asarray(ff.Positions(), dtype=np.float64).reshape(-1, 3))
         ff = self._field()
         ff.Initialize()
         code = ff.Minimize(maxIts=self.max_iters)

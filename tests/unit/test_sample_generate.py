@@ -222,35 +222,44 @@ def test_wrong_stereo_is_redrawn_and_never_costs_a_conformer(mols, refs):
 
 
 def test_relaxation_that_inverts_a_centre_is_caught(mols, refs, monkeypatch):
-    """Stereo is judged on what is written: a force field that inverts a centre (here: every first
-    relaxation returns the mirror image) makes a redraw, or, with no retry left, a flagged conformer."""
+    """Stereo is judged on what is written: a force field that inverts a centre is caught; the
+    relaxation is repeated holding the centres, then the sample is redrawn, and with no retry left
+    the conformer is written flagged."""
     from pipeline.sample import refine
 
     mol = mols[0]  # alanine: one centre
     real = refine.Relaxer.relax
-    calls = []
+    calls, invert = [], {"first": 1}
 
-    def inverting_first(self, coords):
-        calls.append(1)
-        r = real(self, coords)
-        if len(calls) == 1:
+    def inverting(self, coords, **kw):
+        calls.append(kw.get("hold", ()))
+        r = real(self, coords, **kw)
+        if len(calls) <= invert["first"]:
             return refine.Relaxed(r.coords * np.array([-1.0, 1.0, 1.0]), r.force_field, r.energy, r.converged)
         return r
 
-    monkeypatch.setattr(refine.Relaxer, "relax", inverting_first)
+    monkeypatch.setattr(refine.Relaxer, "relax", inverting)
     spec, target = ModelSpec(), stereo_target(mol)
-    out = generate_detailed([mol], ReferenceDenoiser(refs[:1]), spec, 1, sampler="ode", steps=4, progress=False, refine="mmff")
+    run = lambda **kw: generate_detailed([mol], ReferenceDenoiser(refs[:1]), spec, 1, sampler="ode", steps=4, progress=False,  # noqa: E731
+                                         refine="mmff", **kw)
+    out = run()  # the first relaxation inverts: relaxed again holding the centre (and its neighbours), right
+    conf = out.mols[0].GetConformer()
+    assert len(calls) == 2 and 1 in calls[1] and out.stats.stereo_retried == 0
+    assert conf.GetBoolProp("stereo_ok") and check_stereo(mol, np.array(conf.GetPositions()), target).right
+
+    calls.clear()
+    invert["first"] = 2  # both relaxations of the first draw invert: redrawn
+    out = run()
     conf = out.mols[0].GetConformer()
     assert out.stats.stereo_retried == 1 and conf.GetIntProp("attempt") == 1
     assert conf.GetBoolProp("stereo_ok") and check_stereo(mol, np.array(conf.GetPositions()), target).right
     assert out.stats.metrics()["stereo_centres_correct"] == 1.0
 
     calls.clear()
-    out = generate_detailed([mol], ReferenceDenoiser(refs[:1]), spec, 1, sampler="ode", steps=4, progress=False, refine="mmff",
-                            divergence=DivergenceConfig(max_retries=0))
+    out = run(divergence=DivergenceConfig(max_retries=0))  # no retry left: written as relaxed, flagged
     conf = out.mols[0].GetConformer()
-    assert not check_stereo(mol, np.array(conf.GetPositions()), target).right  # written as relaxed: wrong ...
-    assert not conf.GetBoolProp("stereo_ok") and out.stats.stereo_wrong == 1  # ... and flagged
+    assert not check_stereo(mol, np.array(conf.GetPositions()), target).right
+    assert not conf.GetBoolProp("stereo_ok") and out.stats.stereo_wrong == 1
     m = out.stats.metrics()
     assert m["stereo_centres_correct"] == 0.0 and m["stereo_centres_correct_before_guard"] == 1.0
     assert conf.GetProp("refined") == "MMFF94" and conf.HasProp("energy_kcal_mol") and conf.HasProp("refine_converged")
