@@ -57,6 +57,8 @@ def print_summary(summary: dict, out_dir: Path, run_id: str | None = None) -> No
             f"  δ={d:g} Å over {int(m.get('n_molecules_scored', 0))} molecules: COV-R {_pct(m['COV-R_mean'])} (median {_pct(m['COV-R_median'])}), "
             f"AMR-R {_ang(m['AMR-R_mean'])}, COV-P {_pct(m['COV-P_mean'])}, AMR-P {_ang(m['AMR-P_mean'])}"
         )
+    if summary.get("verdict"):
+        print(f"  verdict: {summary['verdict']['text']}")
     errors = summary.get("errors", [])
     for e in errors[:MAX_SHOWN_ERRORS]:
         print(f"  error: {e}")

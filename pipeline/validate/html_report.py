@@ -26,7 +26,7 @@ import numpy as np
 from pipeline.validate.glossary import CHECKS, METRICS, PLOT_CAPTIONS
 from pipeline.validate.page import card, esc, facts, figure, fmt, page, utc_now, verdict_box
 
-__all__ = ["write_html", "provenance", "verdict", "MAX_VIEWER_MOLECULES"]
+__all__ = ["write_html", "provenance", "verdict", "run_verdict", "worst_first_key", "MAX_VIEWER_MOLECULES"]
 
 MAX_VIEWER_MOLECULES = 100  # the 3D payload of the worst molecules only (keeps the page small)
 MAX_RMSD_CHIPS = 12
@@ -216,18 +216,34 @@ def _short_path(label: str, keep: int = 3) -> str:
     return label if len(parts) <= keep + 1 or label.startswith("models:/") else "…/" + "/".join(parts[-keep:])
 
 
-def _headline(summary: dict, prov: dict[str, str], results: Sequence[Any], delta: float) -> tuple[str, str]:
-    """(facts + cards HTML, demo warning text)."""
+def _all_failures(results: Sequence[Any]) -> Counter:
+    fails = _failed_counts([r for res in results for r in res.rows])
+    n_bad = sum(len(res.gen.bad_records) for res in results)
+    if n_bad:
+        fails["record"] += n_bad
+    return fails
+
+
+def run_verdict(summary: dict, results: Sequence[Any], delta: float) -> dict[str, str]:
+    """``{"text", "tone", "model"}``: the verdict of a validate run (``summary.json``, the page, the terminal)."""
+    from pipeline.model_catalog import model_summary
+
+    ms = model_summary(provenance(results)["model"])
+    demo = (f"These conformers come from a short training run ({ms.detail}): read the numbers as a demonstration of the pipeline, "
+            "not as what a trained bondiff model does (`bondiff models` lists the models and which is which).") if ms.demo else ""
+    text, tone = verdict(summary["metrics"], _all_failures(results), delta, demo)
+    return {"text": text, "tone": tone, "model": ms.label}
+
+
+def _headline(summary: dict, prov: dict[str, str], results: Sequence[Any], delta: float) -> str:
+    """Facts + cards HTML."""
     from pipeline.model_catalog import model_summary
 
     src = summary.get("source", {})
     m = summary["metrics"]
     ms = model_summary(prov["model"])
     model_html = f'<b title="{esc(ms.label)}">{esc(_short_path(ms.label))}</b>' + (f" — {esc(ms.detail)}" if ms.detail else "")
-    demo = ""
     if ms.demo:
-        demo = (f"These conformers come from a short training run ({ms.detail}): read the numbers as a demonstration of the pipeline, "
-                "not as what a trained bondiff model does (`bondiff models` lists the models and which is which).")
         model_html += ' <span class="chip no">short run: demo</span>'
     gen = Path(str(src.get("generated") or ""))
     ref = src.get("reference")
@@ -261,7 +277,7 @@ def _headline(summary: dict, prov: dict[str, str], results: Sequence[Any], delta
             definition += "; mean over molecules"
         v = m.get(metric, src.get(metric))
         cards.append(card(label, fmt(v, kind), unit, definition))
-    return facts(items) + '<div class="cards">' + "".join(cards) + "</div>", demo
+    return facts(items) + '<div class="cards">' + "".join(cards) + "</div>"
 
 
 def write_html(out_dir: Path, summary: dict, images: Sequence[Path], mol_df: Any, results: Sequence[Any], reference_set: Any, delta: float) -> str:
@@ -270,13 +286,10 @@ def write_html(out_dir: Path, summary: dict, images: Sequence[Path], mol_df: Any
 
     m = summary["metrics"]
     prov = provenance(results)
-    head, demo = _headline(summary, prov, results, delta)
-    all_rows = [r for res in results for r in res.rows]
-    fails = _failed_counts(all_rows)
-    n_bad = sum(len(res.gen.bad_records) for res in results)
-    if n_bad:
-        fails["record"] += n_bad
-    text, tone = verdict(m, fails, delta, demo)
+    head = _headline(summary, prov, results, delta)
+    fails = _all_failures(results)
+    v = summary.get("verdict") or run_verdict(summary, results, delta)
+    text, tone = v["text"], v["tone"]
 
     # the 3D payload: the worst molecules first (the table's default order)
     covr_col = f"COV-R_{delta:g}"

@@ -8,7 +8,7 @@ Files written into the report directory:
                                    diagnostics, ``rmsd_min_ref`` (with a reference), ``error``;
 ``molecules.csv`` / ``.parquet``   one row per molecule: counts, validity, stereo, COV/AMR per δ;
 ``summary.json``                   ``metrics`` (the numbers logged to MLflow), check pass rates,
-                                   the COV-vs-δ curve, the first errors;
+                                   the COV-vs-δ curve, the first errors, the ``verdict`` (text, tone, model);
 ``*.png``                          validity by check, bond-length deviations, COV vs δ, RMSD distributions;
 ``report.html``                    the page a chemist reads (:mod:`.html_report`): headline, verdict,
                                    molecules worst first with depictions, an offline 3D viewer, plots.
@@ -309,6 +309,9 @@ def write_report(cfg: ValidateConfig, out_dir: Path, results: Sequence[Any], err
     summary["deltas"] = list(cfg.metrics.deltas)
     summary["source"] = source
     summary["errors"] = [str(e) for e in errors[:100]]
+    from pipeline.validate.html_report import run_verdict
+
+    summary["verdict"] = run_verdict(summary, results, cfg.metrics.deltas[0])  # plain language: page, terminal, summary.json
     if curves:
         summary["curve"] = {
             "delta": [float(x) for x in grid],

@@ -32,7 +32,7 @@ def test_validate_cli_logs_one_mlflow_run(tmp_path, mlflow_store, inputs, capsys
     rc = main(["validate", "--generated", str(sdf), "--reference", str(ref), "--out", str(out), "--workers", "1", "--set", f"cache_dir={tmp_path / 'cache'}"])
     assert rc == 0
     text = capsys.readouterr().out
-    assert "validated 4 records" in text and "COV-R" in text and "report.html" in text
+    assert "validated 4 records" in text and "COV-R" in text and "report.html" in text and "verdict: " in text
     summary = json.loads((out / "summary.json").read_text())
     assert summary["metrics"]["n_records"] == 4
 

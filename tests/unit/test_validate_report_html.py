@@ -47,7 +47,8 @@ def test_page_without_sdf_provenance_or_refinement(tmp_path, refset):
     assert "relaxation (SDF properties)" not in html  # no such properties: no empty column
     assert html.index(f"<b>{cam}</b>") < html.index(f"<b>{aa}</b>"), "the molecule with no valid conformer comes first"
     assert html.count("<svg") >= 2  # one depiction per molecule
-    assert 'class="verdict bad"' in html or 'class="verdict warn"' in html
+    v = json.loads((tmp_path / "val" / "summary.json").read_text())["verdict"]
+    assert v["tone"] == "warn" and v["text"] in html and f'class="verdict {v["tone"]}"' in html  # one verdict: page and summary
 
 
 def test_page_shows_refinement_properties_and_viewer_payload(tmp_path, refset):
