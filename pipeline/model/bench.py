@@ -71,14 +71,16 @@ def _cpu_ms(fn, repeats: int) -> float:
     return (time.process_time() - t0) / repeats * 1e3
 
 
-def bench_rows(threads=(1, 2), sizes=(20, 45, 90), repeats: int = 5, kinds: list[str] | None = None) -> list[dict]:
+def bench_rows(
+    threads=(1, 2), sizes=(20, 45, 90), repeats: int = 5, kinds: list[str] | None = None, presets: list[str] | None = None
+) -> list[dict]:
     import torch
 
     from pipeline.model.precond import build_denoiser
 
     rows = []
     for kind, label, spec in _configs():
-        if kinds and kind not in kinds:
+        if (kinds and kind not in kinds) or (presets and label not in presets):
             continue
         torch.manual_seed(0)
         model = build_denoiser(spec)
@@ -148,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="20,45,90", help=f"molecule sizes among {sorted(MOLECULES)}")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--kinds", default=None, help=f"only these kinds (comma-separated; registered: {','.join(net_kinds())})")
+    ap.add_argument("--presets", default=None, help="only these sizes (comma-separated: tiny, base, shipped)")
     args = ap.parse_args(argv)
     try:
         sizes = tuple(int(s) for s in args.sizes.split(","))
@@ -159,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     kinds = args.kinds.split(",") if args.kinds else None
     if kinds and (bad := [k for k in kinds if k not in net_kinds()]):
         ap.error(f"--kinds {bad}: registered kinds are {net_kinds()}")
-    rows = bench_rows(threads, sizes, args.repeats, kinds)
+    presets = args.presets.split(",") if args.presets else None
+    rows = bench_rows(threads, sizes, args.repeats, kinds, presets)
     print(_table(rows))
     if args.json:
         args.json.write_text(json.dumps(summary(rows, DEFAULT_KIND), indent=2) + "\n")
