@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
 from pathlib import Path
 
 
@@ -30,7 +29,7 @@ def _bench_one(size: str, dataset: Path, prior: Path, out: Path, steps: int, war
 
         def log_metrics(self, metrics, step=None):
             if "molecules_per_s" in metrics and step is not None:
-                self.marks[step] = (time.perf_counter(), time.process_time(), metrics["molecules_per_s"])
+                self.marks[step] = (metrics["cpu_hours"] * 3600.0, metrics["molecules"], metrics["molecules_per_s"])
 
     cfg = TrainConfig(
         model={"size": size},
@@ -48,11 +47,11 @@ def _bench_one(size: str, dataset: Path, prior: Path, out: Path, steps: int, war
     steps_logged = sorted(timer.marks)
     timed = [s for s in steps_logged if s > warmup]
     mol_per_s = sum(timer.marks[s][2] for s in timed) / max(len(timed), 1)
-    # molecules of step s = its rate × its wall time (log_every = 1: one step per logged window)
+    # log_every = 1: each logged window is one step; its molecules are counted, its CPU time is the trainer's
     prev = {s: p for p, s in zip(steps_logged, steps_logged[1:])}
-    molecules = sum(timer.marks[s][2] * (timer.marks[s][0] - timer.marks[prev[s]][0]) for s in timed if s in prev)
+    molecules = sum(timer.marks[s][1] for s in timed)
     first = prev.get(timed[0]) if timed else None
-    cpu = timer.marks[timed[-1]][1] - timer.marks[first][1] if first is not None else float("nan")
+    cpu = timer.marks[timed[-1]][0] - timer.marks[first][0] if first is not None else float("nan")
     params = sum(p.numel() for p in res.extra["model"].parameters())
     return {"size": size, "params": params, "device": str(res.tags.get("device")), "steps": steps, "mol_per_s": mol_per_s,
             "molecules": molecules, "cpu_s": cpu, "mol_per_cpu_s": molecules / cpu if cpu > 0 else float("nan")}

@@ -224,7 +224,8 @@ class Trainer:
         keys = {k for m in window for k in m}
         agg = {k: sum(m[k] for m in window if k in m) / sum(1 for m in window if k in m) for k in keys if k != "molecules"}
         agg["cpu_hours"] = window[-1]["cpu_hours"]  # cumulative: the last value, not the window mean
-        agg["molecules_per_s"] = sum(m["molecules"] for m in window) / max(seconds, 1e-9)
+        agg["molecules"] = float(sum(m["molecules"] for m in window))  # trained in this window (exact count)
+        agg["molecules_per_s"] = agg["molecules"] / max(seconds, 1e-9)
         agg["lr"] = float(self.scheduler.get_last_lr()[0])
         agg["epoch"] = float(self.epoch)
         self.last_metrics = agg
