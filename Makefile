@@ -26,7 +26,7 @@ quickstart: venv
 	$(VENV)/bin/bondiff run configs/quickstart.yaml
 	@echo "--- the shipped model (pipeline/resources/model), no training: paracetamol and ibuprofen, MMFF-relaxed"
 	$(VENV)/bin/bondiff sample --smiles "CC(=O)Nc1ccc(O)cc1 paracetamol" --smiles "CC(C)Cc1ccc(cc1)[C@H](C)C(=O)O ibuprofen" \
-	    -n 5 --refine mmff --no-progress --experiment bondiff-quickstart --out bondiff-work/quickstart/shipped_model.sdf
+	    -n 5 --no-progress --experiment bondiff-quickstart --out bondiff-work/quickstart/shipped_model.sdf
 
 test: venv
 	$(PY) -m pytest -q $(PYTEST_ARGS)

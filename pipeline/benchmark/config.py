@@ -18,7 +18,7 @@ class BondiffSamplerConfig(StrictModel):
     """How the ``bondiff`` sampler calls ``pipeline.api.generate_conformers``."""
 
     model: str | None = Field(None, description="model dir / checkpoint / models:/ URI; 'latest' = latest registered; None = the shipped model")
-    sampler: str = "ode"
+    sampler: str | None = Field(None, description="None = bondiff sample's default (SampleConfig.sampler)")
     steps: int | None = Field(None, ge=1, description="None = the API's default")
     device: str | None = None
     settings: dict[str, Any] = Field(

@@ -26,9 +26,10 @@ __all__ = ["register"]
 
 EXAMPLES = """\
   bondiff sample --smiles "CC(=O)Nc1ccc(O)cc1 paracetamol" -n 10 --out paracetamol.sdf
-  bondiff sample --smiles "C[C@H](N)C(=O)O" --smiles "[Na+].[O-]C(=O)c1ccccc1 sodium_benzoate" --sampler sde --steps 100 --out out.sdf
+  bondiff sample --smiles "C[C@H](N)C(=O)O" --smiles "[Na+].[O-]C(=O)c1ccccc1 sodium_benzoate" --sampler dpmpp_2m_sde --steps 40 --out out.sdf
   bondiff sample --input molecules.smi -n 20 --model models:/bondiff-denoiser/3 --out gen.sdf
-  bondiff sample --input drugs.sdf -n 10 --refine mmff --out relaxed.sdf            # + MMFF94 relaxation
+  bondiff sample --input drugs.sdf -n 10 --refine none --out raw.sdf                # the raw diffusion samples
+  bondiff sample --input drugs.sdf -n 10 --prune-rms 0.5 --energy-window 10 --out pruned.sdf
   bondiff sample --input work/hutchison --split test --per-reference 2 --out gen.sdf
 """
 
@@ -41,12 +42,18 @@ def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None
     src.add_argument("--split", default=None, help="split of a dataset directory (train/val/test; default: all)")
     p.add_argument("-n", "--num-confs", type=int, default=None, help="conformers per molecule (default: 10)")
     p.add_argument("--per-reference", type=int, default=None, metavar="F", help="F x K conformers for a molecule with K references")
-    p.add_argument("--sampler", default=None, help="sde | ode (PF-ODE, Heun; default) | ode_euler | ddim | ddpm")
-    p.add_argument("--steps", type=int, default=None, help="solver steps (default: 50)")
+    p.add_argument("--sampler", default=None,
+                   help="dpmpp_2m (DPM-Solver++ 2M, default) | dpmpp_2m_sde | ode_heun (= ode) | ode_euler | ddim | ddpm | sde")
+    p.add_argument("--steps", type=int, default=None, help="solver steps (default: 19, i.e. 20 network evaluations with dpmpp_2m)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
     p.add_argument("--model", default=None, help="model dir, checkpoint or models:/bondiff-denoiser/<v> (default: the shipped model; 'latest' = latest registered)")
     p.add_argument("--device", default=None, help="cpu | cuda | auto (default: cpu)")
-    p.add_argument("--refine", choices=["none", "mmff"], default=None, help="relax every sample with MMFF94 afterwards (default: none)")
+    p.add_argument("--refine", choices=["none", "mmff"], default=None,
+                   help="mmff (default): relax every sample with MMFF94 (UFF without parameters); none: the raw samples")
+    p.add_argument("--prune-rms", type=float, default=None, metavar="Å",
+                   help="drop conformers within this heavy-atom RMSD of a kept one (oversampled; default: off)")
+    p.add_argument("--energy-window", type=float, default=None, metavar="KCAL",
+                   help="drop conformers more than this above the lowest energy (oversampled; needs refine; default: off)")
     p.add_argument("--threads", type=int, default=None, help="torch threads on a CPU (default: 1; 0 = torch default)")
     p.add_argument("--atom-budget", type=int, default=None, help="max atoms per batch (default: 4096)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -75,6 +82,8 @@ def _handler(args: argparse.Namespace) -> int:
             "device": args.device,
             "atom_budget": args.atom_budget,
             "refine": args.refine,
+            "prune_rms": args.prune_rms,
+            "energy_window": args.energy_window,
             "threads": args.threads,
             "split": args.split,
             "progress": False if args.no_progress else None,

@@ -1,7 +1,12 @@
-"""Throughput benchmark: bondiff sampling vs RDKit ETKDGv3 on the same molecules and sample count.
+"""Throughput benchmark: bondiff sampling vs RDKit ETKDGv3 and ETKDGv3 + MMFF on the same molecules and sample count.
 
-    python -m pipeline.sample.bench --limit 20 -n 10                # CPU, default model
+    python -m pipeline.sample.bench --limit 20 -n 10                # CPU, default model and settings
     python -m pipeline.sample.bench --limit 20 --device cuda --model models:/bondiff-denoiser/3
+    python -m pipeline.sample.bench --model path/to/model_dir      # any model directory, e.g. a new network
+
+bondiff runs with ``bondiff sample``'s defaults (sampler, steps, refinement: ``SampleConfig``) unless
+``--sampler`` / ``--steps`` / ``--refine`` say otherwise; ETKDG + MMFF relaxes with the same helper
+and iteration limit as bondiff's refinement.
 
 Prints one table (conformers per wall-clock second and per CPU-second of this process for each
 method, same machine, same run; CPU-seconds stay meaningful on a shared, oversubscribed machine).
@@ -27,10 +32,12 @@ __all__ = ["main", "bench_bondiff", "bench_etkdg"]
 DEFAULT_SMI = Path(__file__).resolve().parents[2] / "data" / "hutchison_dev" / "molecules.smi"
 
 
-def bench_etkdg(mols: Sequence[Any], n: int, seed: int, mmff: bool = False) -> dict[str, float]:
+def bench_etkdg(mols: Sequence[Any], n: int, seed: int, mmff: bool = False, max_iters: int = 1000) -> dict[str, float]:
     """ETKDGv3 (+ optional MMFF) with one thread; returns counts and seconds."""
     from rdkit import Chem
     from rdkit.Chem import AllChem
+
+    from pipeline.sample.refine import force_field_optimize
 
     params = AllChem.ETKDGv3()
     params.randomSeed = seed
@@ -41,7 +48,7 @@ def bench_etkdg(mols: Sequence[Any], n: int, seed: int, mmff: bool = False) -> d
         m = Chem.Mol(mol)
         cids = AllChem.EmbedMultipleConfs(m, n, params)
         if mmff and len(cids):
-            AllChem.MMFFOptimizeMoleculeConfs(m, numThreads=1)
+            force_field_optimize(m, max_iters, threads=1)
         made += len(cids)
     return {"conformers": made, "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
 
@@ -58,7 +65,7 @@ def bench_bondiff(mols: Sequence[Any], n: int, model: Any, spec: Any, args: argp
     t0, c0 = time.perf_counter(), time.process_time()
     out = generate_detailed(
         mols, model, spec, n, sampler=args.sampler, steps=args.steps, seed=args.seed, device=args.device,
-        atom_budget=args.atom_budget, divergence=div, progress=False, threads=args.threads,
+        atom_budget=args.atom_budget, divergence=div, progress=False, threads=args.threads, refine=args.refine,
     )
     if str(args.device).startswith("cuda"):
         torch.cuda.synchronize()
@@ -83,7 +90,9 @@ def _row(name: str, r: dict[str, float], n_mols: int) -> str:
     s, cpu = r["seconds"], r["cpu_seconds"]
     per_s = r["conformers"] / s if s > 0 else float("nan")
     per_cpu_s = r["conformers"] / cpu if cpu > 0 else float("nan")
-    return f"| {name:<34} | {n_mols:>5} | {int(r['conformers']):>6} | {s:>9.2f} | {cpu:>9.2f} | {per_s:>9.2f} | {per_cpu_s:>10.2f} |"
+    cpu_per = cpu / r["conformers"] if r["conformers"] else float("nan")
+    return (f"| {name:<44} | {n_mols:>5} | {int(r['conformers']):>6} | {s:>9.2f} | {cpu:>9.2f} | {per_s:>9.2f} | {per_cpu_s:>10.2f} "
+            f"| {cpu_per:>10.4f} |")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,8 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--smi", type=Path, default=DEFAULT_SMI, help="molecules (.smi with names)")
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("-n", "--num-confs", type=int, default=10)
-    p.add_argument("--sampler", default="ode")
-    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--sampler", default=None, help="default: bondiff sample's (SampleConfig)")
+    p.add_argument("--steps", type=int, default=None, help="default: bondiff sample's (SampleConfig)")
+    p.add_argument("--refine", choices=["none", "mmff"], default=None, help="default: bondiff sample's (SampleConfig)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--atom-budget", type=int, default=4096)
@@ -103,8 +113,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--untrained-config", type=Path, default=None, metavar="TRAIN_YAML",
                    help="a randomly initialised model with the network of this `bondiff train` config "
                         "(e.g. configs/train_shipped.yaml: the shipped model's size)")
-    p.add_argument("--mmff", action="store_true", help="also time ETKDGv3 + MMFF")
     args = p.parse_args(argv)
+    from pipeline.sample.config import SampleConfig
+
+    defaults = SampleConfig()
+    args.sampler = args.sampler or defaults.sampler
+    args.steps = args.steps or defaults.steps
+    args.refine = args.refine or defaults.refine
 
     import torch
 
@@ -136,20 +151,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     atoms = sum(m.GetNumAtoms() for m in mols)
     print(f"molecules: {len(mols)} from {args.smi} ({atoms / max(len(mols), 1):.1f} atoms/molecule with H); "
           f"{len(skipped)} input record(s) skipped")
-    print(f"samples per molecule: {args.num_confs}; bondiff: model {label}, sampler {args.sampler}, {args.steps} steps, "
+    print(f"samples per molecule: {args.num_confs}; bondiff: model {label}, sampler {args.sampler}, {args.steps} steps, refine {args.refine}, "
           f"device {args.device}, torch threads {args.threads or torch.get_num_threads()}; cpu count {os.cpu_count()}; "
           f"load avg {os.getloadavg()[0]:.1f}")
     if args.device.startswith("cuda"):
         print(f"gpu: {torch.cuda.get_device_name()}")
     # warm-up (first-call overheads: kernel selection, lazy imports) on one molecule
     bench_bondiff(mols[:1], 1, model, spec, argparse.Namespace(**{**vars(args), "steps": 2}))
-    results = [("bondiff " + args.sampler + f" ({args.steps} steps, {args.device})", bench_bondiff(mols, args.num_confs, model, spec, args))]
+    name = f"bondiff {args.sampler} ({args.steps} steps, refine {args.refine}, {args.device})"
+    results = [(name, bench_bondiff(mols, args.num_confs, model, spec, args))]
     results.append(("RDKit ETKDGv3 (1 thread)", bench_etkdg(mols, args.num_confs, args.seed)))
-    if args.mmff:
-        results.append(("RDKit ETKDGv3 + MMFF (1 thread)", bench_etkdg(mols, args.num_confs, args.seed, mmff=True)))
+    results.append(("RDKit ETKDGv3 + MMFF (1 thread)", bench_etkdg(mols, args.num_confs, args.seed, mmff=True, max_iters=defaults.refine_max_iters)))
     print()
-    print("| method                             | mols  | confs  | wall s    | CPU s     | confs/s   | confs/CPU-s |")
-    print("|------------------------------------|-------|--------|-----------|-----------|-----------|------------|")
+    print("| method                                       | mols  | confs  | wall s    | CPU s     | confs/s   | confs/CPU-s | CPU-s/conf |")
+    print("|----------------------------------------------|-------|--------|-----------|-----------|-----------|------------|------------|")
     for name, r in results:
         print(_row(name, r, len(mols)))
     r0 = results[0][1]

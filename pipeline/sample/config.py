@@ -67,9 +67,9 @@ class SampleConfig(StrictModel):
     split: str | None = Field(None, description="dataset split to sample when the input is a dataset directory")
     progress: bool = True
     refine: RefineMethod = Field(
-        "none", description="relax every sample with MMFF94 (UFF without MMFF parameters) after sampling (pipeline/sample/refine.py)"
+        "mmff", description="relax every sample with MMFF94 (UFF without MMFF parameters) after sampling (pipeline/sample/refine.py); none = raw samples"
     )
-    refine_max_iters: int = Field(200, ge=1, description="force-field iterations per conformer when refine != none")
+    refine_max_iters: int = Field(1000, ge=1, description="force-field iterations per conformer when refine != none")
     prune_rms: float | None = Field(
         None, gt=0, description="Å: drop a conformer within this heavy-atom RMSD (symmetry-aware) of a kept one, like RDKit's pruneRmsThresh"
     )
