@@ -12,7 +12,7 @@ from pipeline.sample.config import DivergenceConfig
 from pipeline.sample.testing import tiny_model
 
 
-LOOSE = DivergenceConfig(max_bond_length=1e3, max_radius=1e5)  # an untrained model: only non-finite counts
+LOOSE = DivergenceConfig(min_bond_length=0.0, max_bond_length=1e3, max_radius=1e5)  # an untrained model: only non-finite counts
 
 
 @pytest.fixture(scope="module")
