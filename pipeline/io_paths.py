@@ -245,19 +245,20 @@ def check_output_file(out: str | Path, inputs: Iterable[str | Path] = (), what: 
 
 
 def check_output_dir(
-    out: str | Path, marker: str | None, inputs: Iterable[str | Path] = (), what: str = "output folder"
+    out: str | Path, marker: str | tuple[str, ...] | None, inputs: Iterable[str | Path] = (), what: str = "output folder"
 ) -> Path:
     """Check a folder output before any work (see the module doc); returns it as a Path.
 
-    ``marker``: the file that makes an existing folder a replaceable bondiff output of this kind
-    (None: only an empty or missing folder is accepted).
+    ``marker``: the entry (or any of several) that makes an existing folder a bondiff output of
+    this kind, to be replaced or continued (None: only an empty or missing folder is accepted).
     """
     out = Path(out)
+    markers = (marker,) if isinstance(marker, str) else tuple(marker or ())
     if out.exists() and not out.is_dir():
         raise OutputPathError(f"cannot write {what} {out}: it is a file, a folder is expected")
     _not_an_input(out, inputs, what, folder=True)
-    if out.is_dir() and any(out.iterdir()) and not (marker and (out / marker).is_file()):
-        kind = f" and is not a bondiff {what} (no {marker})" if marker else ""
+    if out.is_dir() and any(out.iterdir()) and not any((out / m).exists() for m in markers):
+        kind = f" and is not a bondiff {what} (no {' or '.join(markers)})" if markers else ""
         raise OutputPathError(f"refusing to replace {out}: it exists, is not empty{kind}; choose a new or empty folder")
     _writable_parent(out, what)
     return out

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from pipeline.commands._common import UserError, add_config_args, add_subcommand, add_tracking_args, check_device, stage_config, tracking_kwargs
+from pipeline.io_paths import check_output_dir
 
 EXAMPLES = """\
   bondiff train --dataset work/qm9 --prior work/qm9-prior --out work/train-tiny --config configs/train_tiny.yaml
@@ -57,6 +58,9 @@ def _handle(args: argparse.Namespace) -> int:
         if not path.exists():
             raise UserError(f"--{label} {path} does not exist")
     rank = int(os.environ.get("RANK", "0"))
+    if rank == 0:  # before any work (rank 0 only: under torchrun the others may find its first files)
+        # a new/empty folder or an earlier training folder (continued with --resume)
+        check_output_dir(args.out, ("metrics.csv", "train_summary.json", "checkpoints"), inputs=[args.dataset, args.prior], what="training folder")
     if args.no_track or rank != 0:
         from pipeline.types import NullLogger
 

@@ -354,3 +354,16 @@ def test_an_output_never_lies_inside_an_input_folder(tmp_path):
     with pytest.raises(OutputPathError, match="inside the input folder"):
         check_output_file(data / "sub" / "gen.sdf", inputs=[data])
     check_output_dir(tmp_path / "ds", "manifest.json", inputs=[data])
+
+
+def test_a_folder_output_may_have_several_markers(tmp_path):
+    """Training folders: an earlier run is recognised by metrics.csv, train_summary.json or checkpoints/."""
+    markers = ("metrics.csv", "train_summary.json", "checkpoints")
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.pt").write_bytes(b"x")
+    check_output_dir(run, markers, what="training folder")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("x")
+    with pytest.raises(OutputPathError, match="no metrics.csv or train_summary.json or checkpoints"):
+        check_output_dir(tmp_path / "mine", markers, what="training folder")
