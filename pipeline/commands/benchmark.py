@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from pipeline.commands._common import UserError, add_config_args, add_subcommand, add_tracking_args, stage_config, tracking_kwargs
+from pipeline.io_paths import check_output_dir
 
 EXAMPLES = """\
   bondiff benchmark --reference data/hutchison_dev --samplers etkdg,etkdg-mmff --limit 20
@@ -42,6 +43,8 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError("--limit must be >= 1")
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()] if args.samplers else None
     cfg = stage_config(BenchmarkConfig, args, {"samplers": samplers, "limit": args.limit, "split": args.split, "validate.workers": args.workers})
+    # before any work: a new/empty folder or an earlier benchmark (benchmark.json or a sampler's folder)
+    check_output_dir(args.out, ("benchmark.json", *cfg.samplers), inputs=[args.reference], what="benchmark folder")
 
     def call():
         return run_benchmark(cfg, args.reference, args.out)

@@ -357,7 +357,8 @@ def test_an_output_never_lies_inside_an_input_folder(tmp_path):
 
 
 def test_a_folder_output_may_have_several_markers(tmp_path):
-    """Training folders: an earlier run is recognised by metrics.csv, train_summary.json or checkpoints/."""
+    """Training folders: an earlier run is recognised by metrics.csv, train_summary.json or checkpoints/
+    (benchmark folders likewise by benchmark.json or a sampler's folder)."""
     markers = ("metrics.csv", "train_summary.json", "checkpoints")
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
