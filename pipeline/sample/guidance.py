@@ -38,7 +38,7 @@ class StereoGuidanceConfig(StrictModel):
     enabled: bool = Field(True, description="nudge x̂₀ of samples whose centre / double-bond signs are wrong")
     strength: float = Field(1.0, ge=0, description="fraction of the Newton step towards the margin applied per network evaluation")
     onset: float = Field(0.5, gt=0, le=1, description="guide only at diffusion times t <= onset (t = 1 is the prior, 0 the data)")
-    centre_margin: float = Field(0.2, ge=0, lt=1, description="required sign * scale-free signed volume")
+    centre_margin: float = Field(0.7, ge=0, lt=1, description="required sign * scale-free signed volume (0.77 for an ideal tetrahedral centre)")
     double_bond_margin: float = Field(0.3, ge=0, lt=1, description="required sign * (1 - 2|dihedral|/pi) across a stereo double bond")
     max_step: float = Field(0.5, gt=0, description="largest displacement (Å) of an atom by one constraint's step")
 
