@@ -45,11 +45,14 @@ _TIGHT_HOPS = 3  # pairs within this many bonds get the distance-vs-bounds featu
 _BOUND_RBF = 10  # Gaussians of the DG-bounds midpoint on [0, 10] Å in the encoder
 
 
-def _gaussians(x: torch.Tensor, lo: float, hi: float, num: int) -> torch.Tensor:
-    """``num`` Gaussians with centres on [lo, hi] and width = spacing: ``[...] -> [..., num]``."""
-    centres = torch.linspace(lo, hi, num, dtype=x.dtype, device=x.device)
+def _gaussians(x: torch.Tensor, lo: float, hi: float, num: int, dim: int = -1) -> torch.Tensor:
+    """``num`` Gaussians with centres on [lo, hi] and width = spacing, stacked along a new axis ``dim``
+    (``-1``: ``[...] -> [..., num]``; ``1``: ``[M, ...] -> [M, num, ...]``)."""
     width = (hi - lo) / max(num - 1, 1)
-    return torch.exp(-0.5 * ((x.unsqueeze(-1) - centres) / width) ** 2)
+    shape = [1] * (x.dim() + 1)
+    shape[dim] = num
+    centres = torch.linspace(lo, hi, num, dtype=x.dtype, device=x.device).view(shape)
+    return torch.exp(-0.5 * ((x.unsqueeze(dim) - centres) / width) ** 2)
 
 
 @dataclass
@@ -58,7 +61,7 @@ class Encoded:
 
     layout: DenseLayout
     h0: torch.Tensor  # [M, N, C] atom embeddings
-    filter_bias: torch.Tensor  # [M, N, N, L, H] per-layer pair biases of the geometry filters
+    filter_bias: torch.Tensor  # [M, L*H, N, N] per-layer pair biases of the geometry filters (channel-first)
     mid: torch.Tensor  # [M, N, N] DG-bounds midpoint (Å)
     inv_half: torch.Tensor  # [M, N, N] 1 / (half-width + 0.1 Å); 0 for pairs beyond _TIGHT_HOPS
     chi: torch.Tensor  # [M, N] chirality pseudoscalar (0 for non-centres)
@@ -103,7 +106,7 @@ class GraphEncoder(nn.Module):
         hi, hj = self.pair_from_nodes(h0).chunk(2, dim=-1)
         e0 = self.pair_mlp(pair_in) + hi[:, :, None, :] + hj[:, None, :, :]
         m, n = layout.num_molecules, layout.nmax
-        fbias = self.filter_bias(e0).view(m, n, n, self.num_layers, self.hidden)
+        fbias = self.filter_bias(e0).permute(0, 3, 1, 2).contiguous()  # channel-first: per-layer slabs are contiguous
 
         tight = (hops >= 1) & (hops <= _TIGHT_HOPS) & layout.pair_mask
         inv_half = torch.where(tight, 1.0 / (half + 0.1), torch.zeros_like(half))
@@ -175,20 +178,20 @@ class _GeometryLayer(nn.Module):
         self.update = MLP([2 * c, c, 3 * c])
 
     def forward(self, s, v, temb, weights, x, inv_r, inv_deg):
-        """``weights`` [M, 3, H, N, N] (0 on padded pairs and the diagonal), ``x`` [M, N, 3], ``inv_r`` [M, N, N]."""
+        """``weights``: three [M, H, N, N] (0 on padded pairs and the diagonal), ``x`` [M, N, 3], ``inv_r`` [M, N, N]."""
         m, n, c = s.shape
         h = self.heads
         k = c // h
         s = s + self.time(temb)[:, None, :]
         pa, pb, pc = self.phi(s).split(c, dim=-1)
         heads_first = lambda t: t.view(m, n, h, -1).transpose(1, 2)  # [M, N, C] -> [M, H, N, k]  # noqa: E731
-        ds = torch.matmul(weights[:, 0], heads_first(pa))  # Σ_j S_ij pa_j
+        ds = torch.matmul(weights[0], heads_first(pa))  # Σ_j S_ij pa_j
         vb = (pb.unsqueeze(2) * v).view(m, n, 3, h, k).permute(0, 3, 1, 2, 4).reshape(m, h, n, 3 * k)
-        dvb = torch.matmul(weights[:, 1], vb).view(m, h, n, 3, k)  # Σ_j S_ij pb_j v_j
+        dvb = torch.matmul(weights[1], vb).view(m, h, n, 3, k)  # Σ_j S_ij pb_j v_j
         # Σ_j S_ij pc_j r̂_ij = Σ_j (S_ij / r_ij) pc_j x_j − x_i Σ_j (S_ij / r_ij) pc_j
         pcx = heads_first(pc).unsqueeze(-1)  # [M, H, N, k, 1]
         feat = torch.cat([pcx * x[:, None, :, None, :], pcx], dim=-1).view(m, h, n, 4 * k)
-        agg = torch.matmul(weights[:, 2] * inv_r[:, None], feat).view(m, h, n, k, 4)
+        agg = torch.matmul(weights[2] * inv_r[:, None], feat).view(m, h, n, k, 4)
         dvc = (agg[..., :3] - agg[..., 3:] * x[:, None, :, None, :]).transpose(-1, -2)  # [M, H, N, 3, k]
         s = s + ds.transpose(1, 2).reshape(m, n, c) * inv_deg
         v = v + (dvb + dvc).permute(0, 2, 3, 1, 4).reshape(m, n, 3, c) * inv_deg.unsqueeze(-1)
@@ -219,15 +222,19 @@ class PairNet(nn.Module):
         self._cache: tuple | None = None  # (weakref to graph, key, Encoded): inference only
 
     def encode(self, graph, num_molecules: int, dtype: torch.dtype) -> Encoded:
-        """The graph encoder's output, cached for the next call with the same graph object (no autograd)."""
-        if torch.is_grad_enabled():
-            return self.encoder(graph, DenseLayout.from_batch(graph.batch, num_molecules), dtype)
+        """The graph encoder's output, cached for the next call with the same graph object (no autograd).
+
+        Its filter biases also take the radial layer's bias and are zeroed on padded pairs and the
+        diagonal here, once, so the per-step filter is ``SiLU(W_radial · rbf + bias)`` with no mask to apply.
+        """
         key = (dtype, graph.batch.device, int(graph.batch.shape[0]), num_molecules)
         cached = self._cache
-        if cached is not None and cached[0]() is graph and cached[1] == key:
+        if not torch.is_grad_enabled() and cached is not None and cached[0]() is graph and cached[1] == key:
             return cached[2]
         enc = self.encoder(graph, DenseLayout.from_batch(graph.batch, num_molecules), dtype)
-        self._cache = (weakref.ref(graph), key, enc)
+        pmask = enc.layout.pair_mask.to(dtype).unsqueeze(1)
+        enc.filter_bias = (enc.filter_bias + self.radial.bias.to(dtype)[None, :, None, None]) * pmask
+        self._cache = None if torch.is_grad_enabled() else (weakref.ref(graph), key, enc)
         return enc
 
     def forward(self, pos: torch.Tensor, log_snr: torch.Tensor, graph) -> torch.Tensor:
@@ -239,12 +246,19 @@ class PairNet(nn.Module):
         pmask = layout.pair_mask.to(pos.dtype)
         r = torch.sqrt((x[:, None, :, :] - x[:, :, None, :]).pow(2).sum(-1) + (1.0 - pmask))  # 1 on diagonal/padding
         inv_r = pmask / r
-        feats = [_gaussians(r, 0.0, cfg.r_max, cfg.num_rbf)]
+        # pair tensors are channel-first [M, C, N, N]: every per-layer slab and every head is contiguous
+        feats = [_gaussians(r, 0.0, cfg.r_max, cfg.num_rbf, dim=1)]
         if cfg.num_bound_rbf:
             dev = ((r - enc.mid) * enc.inv_half).clamp(-6.0, 6.0)
-            feats.append(_gaussians(dev, -3.0, 3.0, cfg.num_bound_rbf) * (enc.inv_half > 0).to(pos.dtype).unsqueeze(-1))
-        filt = self.radial(torch.cat(feats, dim=-1)).view(m, layout.nmax, layout.nmax, cfg.num_layers, cfg.filter_hidden)
-        hidden = nn.functional.silu((filt + enc.filter_bias) * pmask[..., None, None])  # 0 on padded pairs
+            feats.append(_gaussians(dev, -3.0, 3.0, cfg.num_bound_rbf, dim=1) * (enc.inv_half > 0).to(pos.dtype).unsqueeze(1))
+        n = layout.nmax
+        rad = (torch.cat(feats, dim=1) * pmask.unsqueeze(1)).view(m, -1, n * n)  # 0 on padded pairs / diagonal
+        # filter_bias is 0 there too (see encode), so hidden is exactly 0 on padded pairs: SiLU(0) = 0.
+        # baddbmm with the weight broadcast over molecules: one GEMM per molecule, bias added inside, no layout copies
+        w_rad = self.radial.weight.to(pos.dtype).expand(m, -1, -1)
+        hidden = torch.baddbmm(enc.filter_bias.view(m, -1, n * n), w_rad, rad)
+        hidden = nn.functional.silu(hidden, inplace=not torch.is_grad_enabled())
+        h = cfg.filter_hidden
 
         temb = self.time(log_snr.to(pos.dtype))
         s_chi, u = chiral_terms(x, enc)
@@ -252,7 +266,9 @@ class PairNet(nn.Module):
         v = u.unsqueeze(-1) * self.v_in  # [M, N, 3, C]
         inv_deg = (1.0 / (layout.counts - 1).clamp(min=1).to(pos.dtype)).view(m, 1, 1)
         for k, layer in enumerate(self.layers):
-            weights = self.filter_out[k](hidden[..., k, :]).view(m, layout.nmax, layout.nmax, 3, -1).permute(0, 3, 4, 1, 2)
+            slab = hidden[:, k * h : (k + 1) * h]  # [M, H, N*N]
+            # one [M, heads, N, N] block per message type (scalar, vector-from-vector, vector-from-direction)
+            weights = [torch.bmm(w.expand(m, -1, -1), slab).view(m, -1, n, n) for w in self.filter_out[k].weight.chunk(3, dim=0)]
             s, v = layer(s, v, temb, weights, x, inv_r, inv_deg)
         out = self.out(v).squeeze(-1)  # [M, N, 3]
         return layout.to_atoms(out)
