@@ -20,7 +20,7 @@ NET_KINDS: dict[str, str] = {
     "e3nn": "pipeline.model.network:EquivariantNet",
     "pairnet": "pipeline.model.pairnet:PairNet",
 }
-DEFAULT_KIND = "e3nn"  # the kind new trainings get when their config names none
+DEFAULT_KIND = "pairnet"  # the kind new trainings get when their config names none (won the side-by-side: docs/model.md)
 
 
 def net_kinds() -> list[str]:

@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from pipeline.config import StrictModel
 from pipeline.diffusion.config import SamplerConfig, ScheduleConfig
+from pipeline.model.registry import DEFAULT_KIND
 from pipeline.model.spec import FeatureConfig, NetConfig, net_preset
 
 __all__ = ["ModelConfig", "OptimConfig", "LossConfig", "EvalConfig", "TrainConfig"]
@@ -21,7 +22,7 @@ class ModelConfig(StrictModel):
     ``net: {kind: e3nn, preset: size, ...overrides}``.
     """
 
-    net: NetConfig = Field(default_factory=lambda: net_preset("tiny"), description="network kind and its settings")
+    net: NetConfig = Field(default_factory=lambda: net_preset("tiny", kind=DEFAULT_KIND), description="network kind and its settings")
     features: FeatureConfig = Field(default_factory=FeatureConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     sigma_data: float = Field(1.0, gt=0)
@@ -59,9 +60,9 @@ class LossConfig(StrictModel):
     """x̂₀ loss; see ``pipeline.train.loss`` for the weighting and the t-sampling."""
 
     metric: Literal["euclidean", "whitened"] = Field(
-        "euclidean", description="error of x̂₀: Euclidean (Å²) or whitened ‖R⁺(x̂₀ − x₀)‖² (Σ⁻¹ metric, stiff modes count)"
+        "whitened", description="error of x̂₀: Euclidean (Å²) or whitened ‖R⁺(x̂₀ − x₀)‖² (Σ⁻¹ metric, stiff modes count)"
     )
-    aux_distance: float = Field(0.0, ge=0, description="weight of the 1-2/1-3/1-4 distance loss (× α_t²); 0 = off")
+    aux_distance: float = Field(1.0, ge=0, description="weight of the 1-2/1-3/1-4 distance loss (× α_t²); 0 = off")
     weighting: Literal["edm", "uniform"] = "edm"
     max_weight: float = Field(100.0, gt=0, description="cap of the EDM weight 1/c_out² (≈ 1 + SNR)")
     t_sampling: Literal["stratified", "uniform"] = "stratified"
