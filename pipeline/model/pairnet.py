@@ -81,6 +81,8 @@ class GraphEncoder(nn.Module):
         self.filter_bias = nn.Sequential(nn.SiLU(), nn.Linear(p, cfg.num_layers * cfg.filter_hidden))
 
     def forward(self, graph, layout: DenseLayout, dtype: torch.dtype) -> Encoded:
+        if getattr(graph, "pair_lower", None) is None:
+            raise ValueError("the pairnet network needs the distance-geometry bounds: featurize(mol, spec.features) (dg_bounds on)")
         chi_flat = graph.chirality.to(dtype)
         x = torch.cat([graph.x.to(dtype), chi_flat.abs().unsqueeze(-1)], dim=-1)
         h0 = layout.to_dense(self.node_mlp(x))  # [M, N, C]

@@ -54,7 +54,7 @@ def test_train_tracks_registers_and_loads_from_registry(inputs, tmp_path, mlflow
     dir_model, dir_spec = load_denoiser(out / "model")
     assert reg_spec == dir_spec and reg_spec.prior == PriorParams()
     graph = Batch.from_data_list([__import__("pipeline.model.features", fromlist=["featurize"]).featurize(
-        __import__("pipeline.data.dataset", fromlist=["ConformerDataset"]).ConformerDataset(ds).molecule(0).to_rdkit(False))])
+        __import__("pipeline.data.dataset", fromlist=["ConformerDataset"]).ConformerDataset(ds).molecule(0).to_rdkit(False), reg_spec.features)])
     x = torch.randn(graph.num_nodes, 3, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert torch.equal(reg_model(x, torch.tensor([0.4]), graph), dir_model(x, torch.tensor([0.4]), graph))
