@@ -28,7 +28,8 @@ def test_fused_path_gives_the_reference_samples(mols, sampler, steps):
     coords = []
     for fused in (False, True):
         model.net.fused_inference = fused
-        out = generate_detailed(mols, model, spec, 3, sampler=sampler, steps=steps, seed=5, atom_budget=40, divergence=div, progress=False)
+        out = generate_detailed(mols, model, spec, 3, sampler=sampler, steps=steps, seed=5, atom_budget=40, divergence=div, progress=False,
+                                refine="none")  # the sampler's output: a force field would amplify float-order differences
         assert out.errors == [] and out.stats.generated == 9
         coords.append([conformer_coords(m) for m in out.mols])
     for ref, fast in zip(*coords):
