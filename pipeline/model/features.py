@@ -44,7 +44,7 @@ import torch
 
 from pipeline.model.spec import FeatureConfig
 
-__all__ = ["featurize", "dg_bounds", "node_feature_dim", "pair_feature_dims", "signed_volumes", "chirality_targets", "split_bonds"]
+__all__ = ["featurize", "dg_bounds", "ranked_neighbours", "stereo_pairs", "node_feature_dim", "pair_feature_dims", "signed_volumes", "chirality_targets", "split_bonds"]
 
 _HYBRID_NAMES = ("S", "SP", "SP2", "SP3", "SP3D", "SP3D2")
 _RING_SIZES = (3, 4, 5, 6, 7, 8)
@@ -105,7 +105,8 @@ def _permutation_parity(seq: Sequence[int]) -> int:
     return parity
 
 
-def _ranked_neighbours(mol, ranks: Sequence[int]) -> list[list[int]]:
+def ranked_neighbours(mol, ranks: Sequence[int]) -> list[list[int]]:
+    """Per atom, its neighbours sorted by ``ranks`` (canonical ranks without chirality): the order of :func:`signed_volumes`."""
     return [sorted((n.GetIdx() for n in a.GetNeighbors()), key=lambda k: ranks[k]) for a in mol.GetAtoms()]
 
 
@@ -154,7 +155,7 @@ def signed_volumes(pos: torch.Tensor, centres: torch.Tensor, neighbours: torch.T
     return torch.where(has4, torch.linalg.det(m4), torch.linalg.det(m3))
 
 
-def _stereo_pairs(mol) -> list[tuple[int, int, int]]:
+def stereo_pairs(mol) -> list[tuple[int, int, int]]:
     """(a, b, class) for substituent pairs across stereo double bonds; class 1 cis, 2 trans."""
     from rdkit import Chem
 
@@ -217,7 +218,7 @@ def featurize(mol, cfg: FeatureConfig | None = None):
         bond_cls[i, j] = bond_cls[j, i] = _bond_class(b)
         rows.append((min(i, j), max(i, j), int(b.GetBondType())))
     stereo = np.zeros((n, n), dtype=np.int64)
-    for a, b, cls in _stereo_pairs(mol):
+    for a, b, cls in stereo_pairs(mol):
         stereo[a, b] = stereo[b, a] = cls
 
     ranks = list(Chem.CanonicalRankAtoms(mol, breakTies=True, includeChirality=False))

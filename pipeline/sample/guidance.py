@@ -61,11 +61,11 @@ def stereo_constraints(mol: Any) -> StereoConstraints:
     """The stereo constraints of ``mol`` (hydrogens explicit) in the featurizer's conventions."""
     from rdkit import Chem
 
-    from pipeline.model.features import _ranked_neighbours, _stereo_pairs, chirality_targets
+    from pipeline.model.features import ranked_neighbours, stereo_pairs, chirality_targets
 
     signs = chirality_targets(mol)
     ranks = list(Chem.CanonicalRankAtoms(mol, breakTies=True, includeChirality=False))
-    ranked = _ranked_neighbours(mol, ranks)
+    ranked = ranked_neighbours(mol, ranks)
     quads, csigns = [], []
     for i in np.nonzero(signs)[0]:
         c, nb = int(i), ranked[int(i)]
@@ -88,7 +88,7 @@ def stereo_constraints(mol: Any) -> StereoConstraints:
             j, k = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
             bonds.append((j, k, *(ref if mol.GetBondBetweenAtoms(ref[0], j) is not None else ref[::-1])))
     dihedrals, dsigns = [], []
-    pairs = {(a, b): cls for a, b, cls in _stereo_pairs(mol)}
+    pairs = {(a, b): cls for a, b, cls in stereo_pairs(mol)}
     for j, k, a, b in bonds:
         cls = pairs.get((a, b), pairs.get((b, a)))
         if cls is not None:
