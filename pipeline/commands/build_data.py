@@ -77,6 +77,10 @@ def _handle(args: argparse.Namespace) -> int:
     cfg = stage_config(BuildConfig, args, {"workers": args.workers})
     if args.merge and args.pack:
         raise UserError("--merge and --pack exclude each other")
+    from pipeline.io_paths import check_output_dir
+
+    # before any work: a new/empty folder or an earlier dataset (packing adds parts to an existing packed set)
+    check_output_dir(args.out, "manifest.json", inputs=[*(args.merge or []), *(args.pack or [])], what="dataset folder")
     if args.merge:
         return _merge(args, cfg)
     if args.pack:

@@ -117,3 +117,20 @@ def test_cli_pack(parts, tmp_path, capsys):
     assert main(["build-data", "--pack", str(out), "--out", str(tmp_path / "t2"), "--no-track",
                  "--set", f"exclusion.reference_dirs=[{HUTCHISON}]"]) == 1
     assert "itself a packed set" in capsys.readouterr().err
+
+
+def test_build_data_checks_its_output_before_any_work(parts, tmp_path, capsys):
+    """A user's folder, a path under a file, or an input as the output: one line, exit 2, nothing written."""
+    from pipeline.cli import main
+
+    _, a, b = parts
+    mine = tmp_path / "thesis"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("x")
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    for out in (mine, a_file / "sub", a.root):
+        assert main(["build-data", "--pack", str(a.root), str(b.root), "--out", str(out), "--no-track"]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in mine.iterdir()) == ["thesis.tex"]
