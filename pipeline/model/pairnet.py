@@ -118,7 +118,7 @@ class GraphEncoder(nn.Module):
         bonded = (bond > 0) & layout.pair_mask
         big = int(rank.max()) + 1 if rank.numel() else 1
         key = torch.where(bonded, rank[:, None, :], torch.full_like(bond, big))
-        order = torch.argsort(key, dim=-1, stable=True)[..., :4] if n >= 4 else torch.argsort(key, dim=-1, stable=True)
+        order = torch.argsort(key, dim=-1, stable=True)[..., :4]  # fewer than 4 columns when N < 4: padded below
         if order.shape[-1] < 4:
             order = torch.cat([order, order.new_zeros(order.shape[:-1] + (4 - order.shape[-1],))], dim=-1)
         degree = bonded.sum(-1)

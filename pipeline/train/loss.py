@@ -52,13 +52,10 @@ def loss_weight(c_out: torch.Tensor, weighting: str, max_weight: float) -> torch
     raise ValueError(f"unknown weighting {weighting!r}")
 
 
-def _per_molecule_mean(values: torch.Tensor, batch: torch.Tensor, m: int) -> torch.Tensor:
-    total = torch.zeros(m, device=values.device, dtype=values.dtype).index_add_(0, batch, values)
-    return total / torch.bincount(batch, minlength=m).clamp(min=1).to(values.dtype)
-
-
 def per_molecule_error(x0_hat: torch.Tensor, x0: torch.Tensor, prior, batch: torch.Tensor, m: int, metric: str) -> torch.Tensor:
     """[M] error per atom of each molecule in the ``metric`` (module docstring); ``prior`` a ``PriorBatch``."""
+    from pipeline.model.blocks import scatter_mean
+
     e = x0_hat - x0
     if metric == "euclidean":
         sq = e.pow(2).sum(-1)
@@ -67,7 +64,7 @@ def per_molecule_error(x0_hat: torch.Tensor, x0: torch.Tensor, prior, batch: tor
         sq = (d * prior.apply_Rt(e)).pow(2).sum(-1)
     else:
         raise ValueError(f"unknown loss metric {metric!r}")
-    return _per_molecule_mean(sq, batch, m)
+    return scatter_mean(sq, batch, m)
 
 
 def local_distance_error(x0_hat: torch.Tensor, x0: torch.Tensor, graph, m: int) -> torch.Tensor:
