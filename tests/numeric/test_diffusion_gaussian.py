@@ -142,18 +142,6 @@ def test_pf_ode_round_trip_data_prior_data(small):
     assert float((back - x0).norm() / x0.norm()) < 1e-4
 
 
-def test_ddim_step_is_exact_for_frozen_denoiser(small):
-    # with a constant x̂ the PF-ODE is linear; one DDIM step must equal a fine Heun integration
-    sch = get_schedule()
-    x_hat = small.sample(torch.Generator().manual_seed(7))
-    const = lambda x, t, b: x_hat  # noqa: E731
-    x = small.prior.sample(torch.Generator().manual_seed(8))
-    t, s = 0.8, 0.3
-    one = integrate(const, small.prior, sch, x, torch.tensor([t, s], dtype=torch.float64), "ddim")
-    fine = integrate(const, small.prior, sch, x, torch.linspace(t, s, 1001, dtype=torch.float64), "ode_heun")
-    assert float((one - fine).norm() / fine.norm()) < 1e-6  # Heun error at h = 5e-4 is ~1e-7
-
-
 def _flow_error(gd: GaussianData, sch, method: str, steps: int, grid: str) -> float:
     x_init = sch.sigma(sch.t_max) * gd.prior.sample(torch.Generator().manual_seed(5))
     exact = gd.ode_flow(x_init, sch, sch.t_max, sch.t_min)
@@ -169,24 +157,33 @@ def test_dpmpp_2m_beats_heun_at_equal_evaluations_and_converges_on_the_edm_grid(
     assert errs[0] / errs[1] > 3.2 and errs[1] / errs[2] > 3.2, errs
 
 
-def test_dpmpp_2m_is_exact_for_frozen_denoiser(small):
-    # with a constant x̂ the multistep correction vanishes: every step is the exact (DDIM) step,
-    # so a coarse grid lands where a fine Heun integration does
-    sch = get_schedule()
+def _frozen(small):
+    """A constant x̂ (the PF-ODE is then linear) and a prior draw to start from."""
     x_hat = small.sample(torch.Generator().manual_seed(7))
-    const = lambda x, t, b: x_hat  # noqa: E731
-    x = small.prior.sample(torch.Generator().manual_seed(8))
-    coarse = integrate(const, small.prior, sch, x, torch.tensor([0.8, 0.6, 0.45, 0.3], dtype=torch.float64), "dpmpp_2m")
-    fine = integrate(const, small.prior, sch, x, torch.linspace(0.8, 0.3, 1001, dtype=torch.float64), "ode_heun")
+    return (lambda x, t, b: x_hat), small.prior.sample(torch.Generator().manual_seed(8))
+
+
+@pytest.mark.parametrize(
+    "method, grid",
+    [
+        ("ddim", [0.8, 0.3]),  # one DDIM step is the exact step
+        # the multistep correction vanishes: every dpmpp_2m step is the exact (DDIM) step
+        ("dpmpp_2m", [0.8, 0.6, 0.45, 0.3]),
+    ],
+)
+def test_step_is_exact_for_frozen_denoiser(small, method, grid):
+    # a coarse grid lands where a fine Heun integration does (Heun error at h = 5e-4 is ~1e-7)
+    sch = get_schedule()
+    const, x = _frozen(small)
+    coarse = integrate(const, small.prior, sch, x, torch.tensor(grid, dtype=torch.float64), method)
+    fine = integrate(const, small.prior, sch, x, torch.linspace(grid[0], grid[-1], 1001, dtype=torch.float64), "ode_heun")
     assert float((coarse - fine).norm() / fine.norm()) < 1e-6
 
 
 def test_dpmpp_2m_sde_is_the_exact_posterior_draw_for_frozen_denoiser(small):
     # first order (and every step with a constant x̂) = the DDPM step q(x_s | x_t, x₀ = x̂) with the same R z
     sch = get_schedule()
-    x_hat = small.sample(torch.Generator().manual_seed(7))
-    const = lambda x, t, b: x_hat  # noqa: E731
-    x = small.prior.sample(torch.Generator().manual_seed(8))
+    const, x = _frozen(small)
     grid = torch.tensor([0.8, 0.6, 0.45, 0.3], dtype=torch.float64)
     a = integrate(const, small.prior, sch, x, grid, "dpmpp_2m_sde", torch.Generator().manual_seed(9))
     b = integrate(const, small.prior, sch, x, grid, "ddpm", torch.Generator().manual_seed(9))
