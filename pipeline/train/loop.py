@@ -22,6 +22,7 @@ from pipeline.train.ddp import DistInfo, all_reduce_mean, barrier, broadcast_fro
 from pipeline.train.ema import EMA
 from pipeline.train.evaluate import sample_validity, validation_loss
 from pipeline.train.loss import x0_loss
+from pipeline.train.stop import StopRequest
 
 __all__ = ["lr_factor", "Trainer"]
 
@@ -79,7 +80,7 @@ class Trainer:
         self.train_seconds = 0.0
         self.cpu_seconds = 0.0  # CPU time of training steps over the whole run (all stretches, this rank); checkpointed
         self.session_cpu_seconds = 0.0  # this stretch only (cpu_budget_s)
-        self.budget_reached = False
+        self.stopped_by: str | None = None  # "cpu_budget_s" or the signal that asked to stop (SIGTERM, SIGINT)
 
     # -- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -159,20 +160,34 @@ class Trainer:
 
     # -- the loop --------------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
+        self._bar = self._progress_bar()
+        with StopRequest() as stop:
+            self._steps(stop)
+        if self._bar is not None:
+            self._bar.set_description("train: final evaluation")
+        final = self.evaluate()
+        self._log(final)
+        self.save()
+        if self._bar is not None:
+            self._bar.close()
+        barrier(self.info)
+        return {**self.last_metrics, **final}
+
+    def _steps(self, stop: StopRequest) -> None:
+        """Train until max_steps, the stretch's CPU budget or a stop request (SIGTERM / Ctrl-C)."""
         cfg = self.cfg
         window: list[dict[str, float]] = []
         t_window = time.perf_counter()
-        self._bar = self._progress_bar()
-        while self.step < cfg.max_steps and not self.budget_reached:
+        while self.step < cfg.max_steps and self.stopped_by is None:
             plan = self.batcher.epoch_plan(self.epoch)
-            while self.batch_in_epoch < len(plan) and self.step < cfg.max_steps and not self.budget_reached:
+            while self.batch_in_epoch < len(plan) and self.step < cfg.max_steps and self.stopped_by is None:
                 t0, c0 = time.perf_counter(), time.process_time()
                 metrics = self.train_step(plan[self.batch_in_epoch])
                 self.train_seconds += time.perf_counter() - t0
                 cpu = time.process_time() - c0
                 self.cpu_seconds += cpu
                 self.session_cpu_seconds += cpu
-                self.budget_reached = cfg.cpu_budget_s is not None and self._budget_spent()
+                self.stopped_by = self._stop_reason(stop)
                 metrics["cpu_hours"] = self.cpu_seconds / 3600.0
                 self.batch_in_epoch += 1
                 self.step += 1
@@ -181,7 +196,7 @@ class Trainer:
                 self.molecules_seen += int(metrics["molecules"])
                 self.session_molecules += int(metrics["molecules"])
                 window.append(metrics)
-                if self.step % cfg.log_every == 0 or self.step == cfg.max_steps or self.budget_reached:
+                if self.step % cfg.log_every == 0 or self.step == cfg.max_steps or self.stopped_by:
                     self._log_window(window, time.perf_counter() - t_window)
                     window, t_window = [], time.perf_counter()
                 if cfg.eval.every and self.step % cfg.eval.every == 0 and self.step < cfg.max_steps:
@@ -193,20 +208,16 @@ class Trainer:
             if self.batch_in_epoch >= len(plan):
                 self.epoch += 1
                 self.batch_in_epoch = 0
-        if self._bar is not None:
-            self._bar.set_description("train: final evaluation")
-        final = self.evaluate()
-        self._log(final)
-        self.save()
-        if self._bar is not None:
-            self._bar.close()
-        barrier(self.info)
-        return {**self.last_metrics, **final}
 
-    def _budget_spent(self) -> bool:
-        """This stretch's CPU budget is used up (under DDP, rank 0 decides for everyone)."""
-        spent = torch.tensor([float(self.session_cpu_seconds >= self.cfg.cpu_budget_s)])
-        return bool(broadcast_from_main(spent, self.info).item() > 0)
+    _REASONS = ("cpu_budget_s", "SIGTERM", "SIGINT")
+
+    def _stop_reason(self, stop: StopRequest) -> str | None:
+        """Why this stretch ends after this step, if it does (under DDP, rank 0 decides for everyone)."""
+        budget = self.cfg.cpu_budget_s is not None and self.session_cpu_seconds >= self.cfg.cpu_budget_s
+        reason = "cpu_budget_s" if budget else stop.reason
+        code = torch.tensor([float(self._REASONS.index(reason) + 1 if reason else 0)])
+        code = int(broadcast_from_main(code, self.info).item())
+        return self._REASONS[code - 1] if code else None
 
     def _progress_bar(self):
         """A tqdm bar over steps on an interactive terminal (rank 0); None in logs, tests, Airflow."""

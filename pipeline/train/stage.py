@@ -152,7 +152,7 @@ def run_train(
                 "val_source": val_source,
                 "world_size": info.world,
                 "cpu_hours": trainer.cpu_seconds / 3600.0,
-                "stopped_by": "cpu_budget_s" if trainer.budget_reached else "max_steps",
+                "stopped_by": trainer.stopped_by or "max_steps",
                 "device": str(device),
                 "metrics": metrics,
                 "skipped": [e.as_dict() for e in errors],

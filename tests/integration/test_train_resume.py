@@ -106,6 +106,38 @@ def test_cpu_budget_ends_a_stretch_and_resume_continues(data, tmp_path):
     assert third.metrics["steps"] == 10 and json.loads((tmp_path / "o" / "train_summary.json").read_text())["stopped_by"] == "max_steps"
 
 
+class SignalAt(NullLogger):
+    """A metric logger that sends this process ``sig`` when it is asked to log step ``step`` (a user's Ctrl-C, a kill)."""
+
+    def __init__(self, step: int, sig):
+        self.step, self.sig = step, sig
+
+    def log_metrics(self, metrics, step=None):
+        if step == self.step:
+            import signal
+
+            signal.raise_signal(self.sig)
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_a_stop_signal_ends_the_stretch_cleanly_and_resume_continues(data, tmp_path, signame):
+    """SIGTERM or a first Ctrl-C: the step finishes, then checkpoint + final evaluation + model, as at a budget's end."""
+    import json
+    import signal
+
+    ds, prior = data
+    sig = getattr(signal, signame)
+    before = signal.getsignal(sig)
+    first = run_train(_cfg(), ds, prior, tmp_path / "o", SignalAt(3, sig))
+    assert signal.getsignal(sig) is before  # the trainer's handler is gone again
+    # the signal comes while step 3 is logged; the step in progress (4) finishes, then the stretch ends
+    assert first.metrics["steps"] == 4 and (tmp_path / "o" / "model" / "spec.json").is_file()
+    assert json.loads((tmp_path / "o" / "train_summary.json").read_text())["stopped_by"] == signame
+    assert load_checkpoint(tmp_path / "o" / "checkpoints" / "last.pt")["step"] == 4
+    second = run_train(_cfg(), ds, prior, tmp_path / "o", NullLogger(), resume=True)
+    assert second.metrics["steps"] == 10
+
+
 def test_resume_refuses_a_different_model(data, tmp_path):
     ds, prior = data
     cfg = _cfg()
