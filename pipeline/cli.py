@@ -1,13 +1,16 @@
 """The ``bondiff`` command line: a thin shell over the stage functions.
 
-Each sub-command lives in ``pipeline/commands/<name>.py`` and exposes ``register(subparsers)``;
-importing them is cheap (argparse only); heavy libraries are imported when a command runs.
+Each sub-command lives in ``pipeline/commands/<name>.py`` and exposes ``register(subparsers, name, help)``;
+importing them is cheap (argparse only). ``register`` reads the command's config class (its flags' help,
+defaults and types come from the pydantic fields), so :func:`main` registers only the command it runs;
+``bondiff --help`` lists the commands without importing any stage.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 from typing import Sequence
 
@@ -41,7 +44,9 @@ Every command takes --help. Tracking goes to ./mlflow.db unless MLFLOW_TRACKING_
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``bondiff`` parser; with ``only``, that command's flags are registered and the other
+    commands are listed by name and help alone ("" = none: enough for ``bondiff --help``)."""
     parser = argparse.ArgumentParser(
         prog="bondiff",
         description="bondiff: 3D conformers from a bond-shaped diffusion model.",
@@ -52,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS:
         module_name = "pipeline.commands." + name.replace("-", "_")
+        if only is not None and name != only:
+            if importlib.util.find_spec(module_name) is not None:
+                sub.add_parser(name, help=help_text)
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -63,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    names = {name for name, _ in COMMANDS}
+    parser = build_parser(only=argv[0] if argv and argv[0] in names else "")
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

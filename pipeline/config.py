@@ -6,6 +6,8 @@ this module holds what they share:
 * unknown keys and wrong types are errors that name the key (``extra="forbid"``);
 * ``load_config(Model, path, overrides)`` reads YAML, applies ``a.b.c=value`` overrides
   (values parsed as YAML scalars, so ``steps=50`` is an int), and validates;
+* ``with_values(cfg, {"a.b": value})`` applies typed values (command-line flags) to a loaded
+  config and validates the result; ``field_at(Model, "a.b")`` is the field behind a dotted key;
 * ``config_hash(cfg)`` is a stable content hash of the resolved config (used by caches);
 * ``flatten(cfg)`` gives ``{"a.b": v}`` for MLflow params.
 """
@@ -19,12 +21,15 @@ from typing import Any, Mapping, Sequence, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.fields import FieldInfo
 
 __all__ = [
     "StrictModel",
     "ConfigError",
     "load_config",
     "apply_overrides",
+    "with_values",
+    "field_at",
     "config_hash",
     "flatten",
     "to_yaml",
@@ -43,10 +48,10 @@ class ConfigError(ValueError):
     """A config file or override is invalid; the message names the file and the key."""
 
 
-def _format_validation_error(err: ValidationError, source: str) -> str:
+def _format_validation_error(err: ValidationError, source: str, prefix: str = "") -> str:
     lines = [f"invalid config {source}:"]
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        key = prefix + ".".join(str(p) for p in e["loc"]) or "<root>"
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
@@ -125,6 +130,65 @@ def load_config(model: type[M], path: str | Path | None = None, overrides: Seque
         data = loaded
     data = apply_overrides(data, overrides)
     return validate(model, data, source + (f" (overrides: {', '.join(overrides)})" if overrides else ""))
+
+
+def field_at(model: type[BaseModel], key: str) -> FieldInfo:
+    """The pydantic field behind a dotted key (``"metrics.delta"``); a section's alias works too."""
+    node: type[BaseModel] = model
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        name = _field_name(node, part)
+        if name is None:
+            raise ConfigError(f"{key}: unknown key {'.'.join(parts[: i + 1])!r} in {model.__name__}")
+        info = node.model_fields[name]
+        if i == len(parts) - 1:
+            return info
+        sub = info.annotation
+        if not (isinstance(sub, type) and issubclass(sub, BaseModel)):
+            raise ConfigError(f"{key}: {'.'.join(parts[: i + 1])!r} is not a section")
+        node = sub
+    raise ConfigError(f"empty config key {key!r}")  # pragma: no cover - split gives at least one part
+
+
+def _field_name(model: type[BaseModel], part: str) -> str | None:
+    for name, info in model.model_fields.items():
+        if part in (name, info.alias):
+            return name
+    return None
+
+
+def with_values(cfg: M, values: Mapping[str, Any], source: str = "<values>") -> M:
+    """``cfg`` with typed ``values`` at dotted keys (``{"metrics.delta": 0.5}``), validated like a loaded
+    config (field constraints and model validators of every section touched); ``cfg`` is unchanged.
+    A bad value is a :class:`ConfigError` naming the key and ``source``."""
+    return _with_values(cfg, dict(values), source, "")
+
+
+def _with_values(cfg: M, values: dict[str, Any], source: str, prefix: str) -> M:
+    model = type(cfg)
+    update: dict[str, Any] = {}
+    sections: dict[str, dict[str, Any]] = {}
+    for key, value in values.items():
+        head, _, rest = key.partition(".")
+        name = _field_name(model, head)
+        if name is None:
+            raise ConfigError(f"invalid config {source}:\n  {prefix}{head}: unknown key")
+        if rest:
+            sections.setdefault(name, {})[rest] = value
+        else:
+            update[name] = value
+    for name, sub in sections.items():
+        section = getattr(cfg, name)
+        if not isinstance(section, BaseModel):
+            raise ConfigError(f"invalid config {source}:\n  {prefix}{name}: not a section")
+        alias = model.model_fields[name].alias
+        update[name] = _with_values(section, sub, source, f"{prefix}{alias or name}.")
+    copy = cfg.model_copy(update=update)  # not validated by pydantic: validated here, field by field and as a whole
+    data = {(info.alias or name): getattr(copy, name) for name, info in model.model_fields.items()}
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, source, prefix)) from None
 
 
 def _canonical(cfg: BaseModel | Mapping[str, Any]) -> dict[str, Any]:

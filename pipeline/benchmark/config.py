@@ -39,10 +39,12 @@ class BondiffSamplerConfig(StrictModel):
 class BenchmarkConfig(StrictModel):
     """Samplers scored side by side on the same molecules, sample count and machine."""
 
-    samplers: list[str] = Field(default_factory=lambda: ["bondiff", "etkdg", "etkdg-mmff"])
+    samplers: list[str] = Field(
+        default_factory=lambda: ["bondiff", "etkdg", "etkdg-mmff"], description="samplers to score: bondiff, etkdg, etkdg-mmff"
+    )
     samples_per_reference: int = Field(2, ge=1, description="generate this many × K conformers for K references")
     limit: int | None = Field(None, ge=1, description="only the first N reference molecules (after the split filter)")
-    split: str | None = Field(None, description="only molecules of this dataset split (train/val/test); None = all")
+    split: str | None = Field(None, description="only molecules of this dataset split (train/val/test; unset: all)")
     seed: int = Field(42, ge=1, description="RDKit seed (> 0: with randomSeed=0 RDKit 2026.09 gives identical conformers)")
     mmff_max_iters: int = Field(2000, ge=1, description="etkdg-mmff: MMFF optimisation iterations")
     bondiff: BondiffSamplerConfig = Field(default_factory=BondiffSamplerConfig)

@@ -132,5 +132,5 @@ class BuildConfig(StrictModel):
     xtb: XtbConfig = XtbConfig()
     exclusion: ExclusionConfig = ExclusionConfig()
     split: SplitConfig = SplitConfig()
-    workers: int = Field(2, ge=1)  # processes; each uses one core
+    workers: int = Field(2, ge=1, description="worker processes; each uses one core")
     chunk_size: int = Field(4, ge=1)  # molecules per task handed to a worker

@@ -1,22 +1,29 @@
-"""Pieces every sub-command shares: --config/--set handling, tracking flags, error reporting."""
+"""Pieces every sub-command shares: --config/--set handling, flags that set config keys, tracking flags,
+running a stage (tracked or not), error reporting."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
-from typing import Any, Callable, Sequence, TypeVar
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Literal, Sequence, TypeVar
 
 from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
 
-from pipeline.config import ConfigError, load_config
+from pipeline.config import ConfigError, field_at, load_config, with_values
 from pipeline.types import StageError
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
 
 __all__ = [
-    "add_subcommand", "add_config_args", "add_tracking_args", "stage_config", "run_command", "UserError",
-    "stage_failed", "print_record_errors", "quiet_rdkit", "check_device",
+    "add_subcommand", "add_config_args", "add_config_flag", "add_tracking_args", "stage_config", "run_stage_command",
+    "run_command", "UserError", "stage_failed", "print_record_errors", "quiet_rdkit", "check_device",
 ]
 
 
@@ -62,20 +69,115 @@ def add_tracking_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-track", action="store_true", help="do not log to MLflow")
 
 
-def stage_config(model: type[M], args: argparse.Namespace, extra: dict[str, Any] | None = None) -> M:
-    """Load ``args.config`` + ``--set`` overrides (+ CLI flags given as ``extra`` dotted keys)."""
-    overrides = list(getattr(args, "overrides", []) or [])
-    for k, v in (extra or {}).items():
-        if v is not None:
-            overrides.append(f"{k}={_yaml_scalar(v)}")
-    return load_config(model, getattr(args, "config", None), overrides)
+@dataclass(frozen=True)
+class ConfigFlag:
+    """A command-line flag that sets one config key (recorded on its parser by :func:`add_config_flag`)."""
+
+    key: str  # dotted config key, e.g. "metrics.delta"
+    dest: str  # the argparse destination
+    option: str  # the flag as a user types it, for error messages
 
 
-def _yaml_scalar(v: Any) -> str:
-    """JSON is valid YAML: strings stay strings (quoted), numbers/bools/lists keep their type."""
-    import json
+def add_config_flag(
+    p: argparse.ArgumentParser, model: type[BaseModel], key: str, *names: str, context: str | None = None, help: str | None = None, **kwargs: Any
+) -> None:
+    """Add a flag (``names``) that sets config ``key`` of ``model``.
 
-    return json.dumps(v)
+    Its help is the pydantic field's description (``context`` says how it relates to other flags, e.g.
+    ``"with --qm9"``; ``help`` replaces the description where the flag is worded differently, as a
+    negating switch), followed by the field's default; its type (int, float, str, Path, a comma-separated
+    list), choices (a ``Literal``) and switch action (a bool: the flag sets ``const``, True unless given)
+    come from the field's annotation; explicit ``kwargs`` win. Not given, the flag is None and the config
+    file / ``--set`` value stands; given, :func:`stage_config` applies it, validated.
+    """
+    info = field_at(model, key)
+    text = help or info.description or ""
+    if context:
+        text = f"{context}: {text}"
+    kw = _flag_kwargs(info.annotation)
+    if kw.get("type") is _comma_list:
+        text += " (comma-separated)"
+    if "choices" in kw and "metavar" in kwargs:  # the usage line shows METAVAR, the help the choices
+        text += f" ({' | '.join(kw['choices'])})"
+    default = _default_text(info)
+    if default is not None and kw.get("action") != "store_const" and "(default:" not in text:
+        text += f" (default: {default})"
+    kw.update(kwargs)
+    if kw.get("action") == "store_const":
+        kw.setdefault("const", True)
+    action = p.add_argument(*names, default=None, help=text.replace("%", "%%"), **kw)
+    option = next((n for n in names if n.startswith("--")), names[0])
+    p.set_defaults(config_flags=(*(p.get_default("config_flags") or ()), ConfigFlag(key, action.dest, option)))
+
+
+def _flag_kwargs(annotation: Any) -> dict[str, Any]:
+    """argparse keywords for a field's annotation (``X | None`` is read as ``X``)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        annotation = args[0] if len(args) == 1 else str
+    origin = typing.get_origin(annotation)
+    if annotation is bool:
+        return {"action": "store_const"}
+    if origin is Literal:
+        return {"choices": [str(a) for a in typing.get_args(annotation)]}
+    if origin is list:
+        return {"type": _comma_list}
+    if annotation in (int, float, str, Path):
+        return {"type": annotation}
+    return {}
+
+
+def _comma_list(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def _default_text(info: Any) -> str | None:
+    """The field's default as the help shows it: lists comma-joined; None (unset) is not shown."""
+    value = info.default if info.default is not PydanticUndefined else info.default_factory()
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def stage_config(model: type[M], args: argparse.Namespace) -> M:
+    """Load ``args.config`` + ``--set`` overrides, then apply the config flags the user gave (typed values,
+    validated; a flag wins over the file and ``--set``)."""
+    config = getattr(args, "config", None)
+    cfg = load_config(model, config, list(getattr(args, "overrides", []) or []))
+    given = [f for f in getattr(args, "config_flags", ()) if getattr(args, f.dest, None) is not None]
+    if not given:
+        return cfg
+    shown = ", ".join(f"{f.option}{_shown(getattr(args, f.dest))}" for f in given)
+    return with_values(cfg, {f.key: getattr(args, f.dest) for f in given}, f"{config or '<defaults>'} ({shown})")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return ""
+    return " " + (",".join(map(str, value)) if isinstance(value, list) else str(value))
+
+
+def run_stage_command(
+    args: argparse.Namespace, stage: str, cfg: Any, call: Callable[..., R], *, pass_logger: bool = False, track: bool | None = None, **track_kw: Any
+) -> tuple[R, str | None]:
+    """Run a command's stage: untracked with ``--no-track`` (or ``track=False``), else in an MLflow run
+    (:func:`pipeline.tracking.track_stage`, ``track_kw`` e.g. ``lineage``). ``call()`` (``call(logger)``
+    with ``pass_logger``) does the work. Returns (result, MLflow run id or None). A
+    :class:`~pipeline.types.StageError` propagates to :func:`run_command`: one line plus every record
+    error behind it, exit status 1."""
+    if track is None:
+        track = not getattr(args, "no_track", False)
+    if not track:
+        if pass_logger:
+            from pipeline.types import NullLogger
+
+            return call(NullLogger()), None
+        return call(), None
+    from pipeline.tracking import track_stage
+
+    return track_stage(stage, cfg, call, pass_logger=pass_logger, **track_kw, **tracking_kwargs(args))
 
 
 def tracking_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -152,9 +254,8 @@ def run_command(args: argparse.Namespace) -> int:
             msg = f"{exc.strerror}: {exc.filename}"
         print(f"bondiff {args.command}: error: {msg}", file=sys.stderr)
         return 2
-    except StageError as exc:  # e.g. a corrupt packed dataset: one line, no traceback, whichever command read it
-        print(f"bondiff {args.command}: {exc}", file=sys.stderr)
-        return 1
+    except StageError as exc:  # a stage failed, or e.g. a corrupt packed dataset: one line, no traceback
+        return stage_failed(args.command, exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

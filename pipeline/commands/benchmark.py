@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from pipeline.commands._common import UserError, add_config_args, add_subcommand, add_tracking_args, stage_config, tracking_kwargs
+from pipeline.commands._common import UserError, add_config_args, add_config_flag, add_subcommand, add_tracking_args, run_stage_command, stage_config
 from pipeline.io_paths import check_output_dir
 
 EXAMPLES = """\
@@ -21,45 +20,32 @@ Prints one side-by-side table (also DIR/table.md, DIR/benchmark.json; per-sample
 
 
 def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
+    from pipeline.benchmark.config import BenchmarkConfig
+
     p = add_subcommand(sub, name, help_text, _run, description=__doc__.splitlines()[0].split(": ", 1)[1], examples=EXAMPLES)
     p.add_argument("--reference", "-r", required=True, type=Path, metavar="DIR", help="reference conformers: a reference-set dir (molecules.smi + xyz/) or a bondiff dataset")
-    p.add_argument("--samplers", "-s", default=None, metavar="A,B", help="comma-separated: bondiff, etkdg, etkdg-mmff (default: all three)")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N reference molecules")
-    p.add_argument("--split", default=None, metavar="NAME", help="only molecules of this dataset split (e.g. test)")
+    add_config_flag(p, BenchmarkConfig, "samplers", "--samplers", "-s", metavar="A,B")
+    add_config_flag(p, BenchmarkConfig, "limit", "--limit", metavar="N")
+    add_config_flag(p, BenchmarkConfig, "split", "--split", metavar="NAME")
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="write the table as JSON: {sampler: {metric: value}}")
     p.add_argument("--out", "-o", type=Path, default=Path("bondiff-work/benchmark"), metavar="DIR", help="working directory (default: bondiff-work/benchmark)")
-    p.add_argument("--workers", type=int, default=None, metavar="N", help="validation processes (default: all cores)")
+    add_config_flag(p, BenchmarkConfig, "validate.workers", "--workers", metavar="N", context="validation")
     add_config_args(p, default=None)
     add_tracking_args(p)
 
 
 def _run(args: argparse.Namespace) -> int:
     from pipeline.benchmark import BenchmarkConfig, run_benchmark
-    from pipeline.types import StageError
 
     if not args.reference.exists():
         raise UserError(f"reference not found: {args.reference}")
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be >= 1")
-    samplers = [s.strip() for s in args.samplers.split(",") if s.strip()] if args.samplers else None
-    cfg = stage_config(BenchmarkConfig, args, {"samplers": samplers, "limit": args.limit, "split": args.split, "validate.workers": args.workers})
+    cfg = stage_config(BenchmarkConfig, args)
     # before any work: a new/empty folder or an earlier benchmark (benchmark.json or a sampler's folder)
     check_output_dir(args.out, ("benchmark.json", *cfg.samplers), inputs=[args.reference], what="benchmark folder")
 
-    def call():
-        return run_benchmark(cfg, args.reference, args.out)
-
-    run_id = None
-    try:
-        if args.no_track:
-            result = call()
-        else:
-            from pipeline.tracking import track_stage
-
-            result, run_id = track_stage("benchmark", cfg, call, **tracking_kwargs(args))
-    except StageError as exc:
-        print(f"bondiff benchmark: {exc}", file=sys.stderr)
-        return 1
+    result, run_id = run_stage_command(args, "benchmark", cfg, lambda: run_benchmark(cfg, args.reference, args.out))
     rep = result.extra["report"]
     print(f"benchmark on {rep['n_molecules']} molecules of {args.reference} ({rep['samples_per_reference']}K conformers per molecule, {rep['machine']['affinity']} cores)")
     print(result.extra["text"])

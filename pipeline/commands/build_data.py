@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import sys
 
-from pipeline.commands._common import (
-    UserError,
-    add_config_args,
-    add_subcommand,
-    add_tracking_args,
-    stage_config,
-    tracking_kwargs,
-)
+from pipeline.commands._common import UserError, add_config_args, add_config_flag, add_subcommand, add_tracking_args, run_stage_command, stage_config
 
 EXAMPLES = """\
   pip download molsets==0.3.1 --no-deps -d ~/.cache/bondiff/sources   # once: the MOSES SMILES
@@ -27,6 +20,8 @@ EXAMPLES = """\
 
 
 def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
+    from pipeline.builder.config import BuildConfig
+
     p = add_subcommand(sub, name, help_text, _handle, examples=EXAMPLES)
     add_config_args(p, default="configs/build_drugs.yaml")
     p.add_argument("--out", "-o", required=True, help="output dataset directory (written atomically)")
@@ -38,7 +33,7 @@ def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None
         metavar="START",
         help="start at this position of the seeded selection (a shard [START, START+LIMIT); the next shard: --skip STOP)",
     )
-    p.add_argument("--workers", type=int, default=None, help="worker processes (overrides the config's workers)")
+    add_config_flag(p, BuildConfig, "workers", "--workers")
     p.add_argument(
         "--max-minutes",
         type=float,
@@ -74,7 +69,7 @@ def _handle(args: argparse.Namespace) -> int:
         raise UserError("--skip must be >= 0")
     if args.max_minutes is not None and args.max_minutes <= 0:
         raise UserError("--max-minutes must be > 0")
-    cfg = stage_config(BuildConfig, args, {"workers": args.workers})
+    cfg = stage_config(BuildConfig, args)
     if args.merge and args.pack:
         raise UserError("--merge and --pack exclude each other")
     from pipeline.io_paths import check_output_dir
@@ -82,24 +77,33 @@ def _handle(args: argparse.Namespace) -> int:
     # before any work: a new/empty folder or an earlier dataset (packing adds parts to an existing packed set)
     check_output_dir(args.out, "manifest.json", inputs=[*(args.merge or []), *(args.pack or [])], what="dataset folder")
     if args.merge:
-        return _merge(args, cfg)
-    if args.pack:
-        return _pack(args, cfg)
+        from pipeline.builder.merge import merge_datasets
 
-    def call():
-        try:
-            budget = None if args.max_minutes is None else 60.0 * args.max_minutes
-            return run_build(cfg, args.out, limit=args.limit, progress=not args.no_progress, time_budget_s=budget, skip=args.skip)
-        except SourceError as exc:
-            raise UserError(str(exc)) from None
+        stage, stage_cfg, report = "merge-data", cfg.exclusion, _merge_report
+        call = functools.partial(merge_datasets, args.merge, args.out, cfg.exclusion)
+    elif args.pack:
+        from pipeline.builder.pack import pack_datasets
 
-    if args.no_track:
-        result = call()
+        stage, stage_cfg, report = "pack-data", cfg.exclusion, _pack_report
+        call = functools.partial(pack_datasets, args.pack, args.out, cfg.exclusion)
     else:
-        from pipeline.tracking import track_stage
+        stage, stage_cfg, report = "build-data", cfg, _build_report
 
-        result, run_id = track_stage("build-data", cfg, call, **tracking_kwargs(args))
+        def call():
+            try:
+                budget = None if args.max_minutes is None else 60.0 * args.max_minutes
+                return run_build(cfg, args.out, limit=args.limit, progress=not args.no_progress, time_budget_s=budget, skip=args.skip)
+            except SourceError as exc:
+                raise UserError(str(exc)) from None
+
+    result, run_id = run_stage_command(args, stage, stage_cfg, call)
+    if run_id:
         print(f"mlflow run: {run_id}")
+    report(result, args)
+    return 0
+
+
+def _build_report(result, args: argparse.Namespace) -> None:
     m = result.metrics
     print(
         f"dataset {result.outputs['dataset']}: {int(m['molecules'])} molecules, {int(m['conformers'])} conformers, "
@@ -115,48 +119,17 @@ def _handle(args: argparse.Namespace) -> int:
         print(f"  ... {len(result.errors) - 10} more errors in manifest.json")
     if args.verbose:
         print(json.dumps(result.extra.get("manifest", {}).get("counts", {}), indent=2))
-    return 0
 
 
-def _merge(args: argparse.Namespace, cfg) -> int:
-    from pipeline.builder.merge import merge_datasets
-
-    def call():
-        return merge_datasets(args.merge, args.out, cfg.exclusion)
-
-    if args.no_track:
-        result = call()
-    else:
-        from pipeline.tracking import track_stage
-
-        result, run_id = track_stage("merge-data", cfg.exclusion, call, **tracking_kwargs(args))
-        print(f"mlflow run: {run_id}")
+def _merge_report(result, args: argparse.Namespace) -> None:
     m = result.metrics
     print(
         f"dataset {result.outputs['dataset']}: {int(m['molecules'])} molecules, {int(m['conformers'])} conformers "
         f"({int(m['duplicates'])} duplicates dropped, {int(m['excluded'])} benchmark molecules excluded)"
     )
-    return 0
 
 
-def _pack(args: argparse.Namespace, cfg) -> int:
-    from pipeline.builder.pack import pack_datasets
-    from pipeline.types import StageError
-
-    def call():
-        return pack_datasets(args.pack, args.out, cfg.exclusion)
-
-    try:
-        if args.no_track:
-            result = call()
-        else:
-            from pipeline.tracking import track_stage
-
-            result, run_id = track_stage("pack-data", cfg.exclusion, call, **tracking_kwargs(args))
-            print(f"mlflow run: {run_id}")
-    except StageError as exc:
-        print(f"bondiff build-data: {exc}", file=sys.stderr)
-        return 1
+def _pack_report(result, args: argparse.Namespace) -> None:
     m = result.metrics
     for name in result.extra["added"]:
         print(f"  added part {name}")
@@ -167,4 +140,3 @@ def _pack(args: argparse.Namespace, cfg) -> int:
         f"{int(m['molecules'])} molecules, {int(m['conformers'])} conformers, {m['bytes'] / 2**20:.1f} MiB; new parts: "
         f"{int(m['duplicates'])} duplicates dropped, {int(m['excluded'])} benchmark molecules excluded"
     )
-    return 0

@@ -12,14 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pipeline.commands._common import (
-    UserError,
-    add_config_args,
-    add_subcommand,
-    add_tracking_args,
-    stage_config,
-    tracking_kwargs,
-)
+from pipeline.commands._common import UserError, add_config_args, add_config_flag, add_subcommand, add_tracking_args, run_stage_command, stage_config, tracking_kwargs
 from pipeline.io_paths import check_output_dir, check_output_file
 
 __all__ = ["register", "fetch_run_artifacts"]
@@ -32,10 +25,12 @@ EXAMPLES = """\
 
 
 def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
+    from pipeline.export.config import ExportConfig
+
     p = add_subcommand(sub, name, help_text, _handler, examples=EXAMPLES)
     p.add_argument("--run-id", required=True, help="MLflow run id of a sample or validate run")
-    p.add_argument("--only-valid", action="store_true", default=None, help="only conformers that passed validation")
-    p.add_argument("--per-molecule", action="store_true", default=None, help="one SDF per molecule in the --out directory")
+    add_config_flag(p, ExportConfig, "only_valid", "--only-valid")
+    add_config_flag(p, ExportConfig, "per_molecule", "--per-molecule")
     p.add_argument("--out", "-o", required=True, help="output SDF (or directory with --per-molecule)")
     add_config_args(p)
     add_tracking_args(p)
@@ -97,7 +92,7 @@ def _handler(args: argparse.Namespace) -> int:
     from pipeline.export import ExportConfig, run_export
     from pipeline.types import StageError
 
-    cfg = stage_config(ExportConfig, args, {"only_valid": args.only_valid, "per_molecule": args.per_molecule})
+    cfg = stage_config(ExportConfig, args)
     # before any work: the output can be written (a new or empty folder with --per-molecule)
     if cfg.per_molecule:
         out = check_output_dir(args.out, None, what="output folder")
@@ -115,12 +110,7 @@ def _handler(args: argparse.Namespace) -> int:
             return text.replace(str(src), f"<run {args.run_id}>")
 
         try:
-            if args.no_track:
-                result = run_export(cfg, src, out)
-            else:
-                from pipeline.tracking import track_stage
-
-                result, _ = track_stage("export", cfg, lambda: run_export(cfg, src, out), lineage=lineage, **tracking_kwargs(args))
+            result, _ = run_stage_command(args, "export", cfg, lambda: run_export(cfg, src, out), lineage=lineage)
         except StageError as exc:
             print(f"bondiff export: {where(str(exc))}", file=sys.stderr)
             return 1

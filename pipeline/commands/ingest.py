@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from pipeline.commands._common import UserError, add_config_args, add_subcommand, add_tracking_args, stage_config, stage_failed, tracking_kwargs
+from pipeline.commands._common import UserError, add_config_args, add_config_flag, add_subcommand, add_tracking_args, run_stage_command, stage_config
 
 EXAMPLES = """\
   bondiff ingest data/hutchison_dev --out work/hutchison          # reference set: molecules.smi + xyz/NAME/*.xyz
@@ -25,15 +24,17 @@ MAX_SHOWN_ERRORS = 10
 
 
 def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
+    from pipeline.ingest.config import IngestConfig
+
     p = add_subcommand(sub, name, help_text, _run, description=__doc__.splitlines()[0].split(": ", 1)[1], examples=EXAMPLES)
     p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="xyz/extxyz/sdf/mol files, directories of them, or reference-set directories")
     p.add_argument("--out", "-o", required=True, type=Path, help="dataset directory to write")
-    p.add_argument("--smiles-templates", type=Path, default=None, metavar="FILE", help="'SMILES NAME' lines: templates for xyz records called NAME")
-    p.add_argument("--qm9", action="store_true", help="also read QM9 from the qm9pack package")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="with --qm9: only the first N molecules (the smallest)")
-    p.add_argument("--sample", type=int, default=None, metavar="N", help="with --qm9: a seeded random subset of N molecules")
-    p.add_argument("--seed", type=int, default=None, metavar="S", help="with --sample: its seed (default 0; a larger N with the same seed is a superset)")
-    p.add_argument("--workers", type=int, default=None, metavar="N", help="perception processes (default: all cores)")
+    add_config_flag(p, IngestConfig, "smiles_templates", "--smiles-templates", metavar="FILE")
+    add_config_flag(p, IngestConfig, "qm9", "--qm9")
+    add_config_flag(p, IngestConfig, "qm9_limit", "--limit", metavar="N", context="with --qm9")
+    add_config_flag(p, IngestConfig, "qm9_sample", "--sample", metavar="N", context="with --qm9")
+    add_config_flag(p, IngestConfig, "qm9_seed", "--seed", metavar="S", context="with --sample")
+    add_config_flag(p, IngestConfig, "workers", "--workers", metavar="N")
     p.add_argument("--force", action="store_true", help="rebuild even if a dataset with the same inputs and config exists")
     add_config_args(p)
     add_tracking_args(p)
@@ -71,14 +72,6 @@ def _run(args: argparse.Namespace) -> int:
     from pipeline.ingest.stage import check_ingest_paths
     from pipeline.types import StageError
 
-    extra = {
-        "smiles_templates": str(args.smiles_templates) if args.smiles_templates else None,
-        "qm9": True if args.qm9 else None,
-        "qm9_limit": args.limit,
-        "qm9_sample": args.sample,
-        "qm9_seed": args.seed,
-        "workers": args.workers,
-    }
     for flag, value in (("--limit", args.limit), ("--sample", args.sample)):
         if value is not None and value < 1:
             raise UserError(f"{flag} must be >= 1")
@@ -86,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError("--limit (the first N) and --sample (a random N) exclude each other")
     if args.seed is not None and args.sample is None:
         raise UserError("--seed applies to --sample")
-    cfg = stage_config(IngestConfig, args, extra)
+    cfg = stage_config(IngestConfig, args)
     for flag, value in (("--limit", args.limit), ("--sample", args.sample)):
         if value is not None and not cfg.qm9:
             raise UserError(f"{flag} applies to QM9: add --qm9")
@@ -97,18 +90,6 @@ def _run(args: argparse.Namespace) -> int:
     except StageError as exc:
         raise UserError(str(exc).removeprefix("ingest: ")) from None
 
-    def call():
-        return run_ingest(cfg, args.paths, args.out, force=args.force)
-
-    run_id = None
-    try:
-        if args.no_track:
-            result = call()
-        else:
-            from pipeline.tracking import track_stage
-
-            result, run_id = track_stage("ingest", cfg, call, **tracking_kwargs(args))
-    except StageError as exc:
-        return stage_failed("ingest", exc)
+    result, run_id = run_stage_command(args, "ingest", cfg, lambda: run_ingest(cfg, args.paths, args.out, force=args.force))
     _print_report(result, run_id)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.commands._common import UserError, add_config_args, add_subcommand, add_tracking_args, stage_config, stage_failed, tracking_kwargs
+from pipeline.commands._common import UserError, add_config_args, add_config_flag, add_subcommand, add_tracking_args, run_stage_command, stage_config
 from pipeline.io_paths import check_output_dir
 
 EXAMPLES = """\
@@ -27,9 +27,11 @@ MAX_SHOWN_ERRORS = 10
 
 
 def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
+    from pipeline.prior.config import PriorConfig
+
     p = add_subcommand(sub, name, help_text, _run, description=__doc__.splitlines()[0].split(": ", 1)[1], examples=EXAMPLES)
     p.add_argument("--dataset", "-d", required=True, type=Path, help="conformer dataset directory (from bondiff ingest)")
-    p.add_argument("--out", "-o", type=Path, default=None, help="prior directory (default: <dataset parent>/priors/<name>-<key>)")
+    add_config_flag(p, PriorConfig, "out_dir", "--out", "-o")
     p.add_argument("--force", action="store_true", help="rebuild even if a prior with the same dataset and config exists")
     add_config_args(p)
     add_tracking_args(p)
@@ -73,26 +75,13 @@ def _print_report(result, run_id: str | None) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from pipeline.prior import PriorConfig, run_prior
-    from pipeline.types import StageError
 
-    cfg = stage_config(PriorConfig, args, {"out_dir": str(args.out) if args.out else None})
+    cfg = stage_config(PriorConfig, args)
     if not (args.dataset / "manifest.json").is_file():
         raise UserError(f"{args.dataset} is not a bondiff dataset (no manifest.json; run `bondiff ingest` first)")
     if cfg.out_dir is not None:  # before any work: one rule for output folders
         check_output_dir(cfg.out_dir, "prior.json", inputs=[args.dataset], what="prior folder")
 
-    def call():
-        return run_prior(cfg, args.dataset, force=args.force)
-
-    run_id = None
-    try:
-        if args.no_track:
-            result = call()
-        else:
-            from pipeline.tracking import track_stage
-
-            result, run_id = track_stage("prior", cfg, call, **tracking_kwargs(args))
-    except StageError as exc:
-        return stage_failed("prior", exc)
+    result, run_id = run_stage_command(args, "prior", cfg, lambda: run_prior(cfg, args.dataset, force=args.force))
     _print_report(result, run_id)
     return 0

@@ -12,13 +12,14 @@ from pathlib import Path
 from pipeline.commands._common import (
     UserError,
     add_config_args,
+    add_config_flag,
     add_subcommand,
     add_tracking_args,
     check_device,
     print_record_errors,
+    run_stage_command,
     stage_config,
     stage_failed,
-    tracking_kwargs,
 )
 from pipeline.io_paths import check_output_file
 
@@ -35,28 +36,26 @@ EXAMPLES = """\
 
 
 def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
+    from pipeline.sample.config import SampleConfig
+
     p = add_subcommand(sub, name, help_text, _handler, examples=EXAMPLES)
     src = p.add_argument_group("input (at least one)")
     src.add_argument("--smiles", action="append", default=[], metavar='"SMILES [name]"', help="a molecule (repeatable)")
     src.add_argument("--input", "-i", default=None, help=".smi (SMILES name per line), .sdf, or a dataset directory")
-    src.add_argument("--split", default=None, help="split of a dataset directory (train/val/test; default: all)")
-    p.add_argument("-n", "--num-confs", type=int, default=None, help="conformers per molecule (default: 10)")
-    p.add_argument("--per-reference", type=int, default=None, metavar="F", help="F x K conformers for a molecule with K references")
-    p.add_argument("--sampler", default=None,
-                   help="dpmpp_2m (DPM-Solver++ 2M, default) | dpmpp_2m_sde | ode_heun (= ode) | ode_euler | ddim | ddpm | sde")
-    p.add_argument("--steps", type=int, default=None, help="solver steps (default: 19, i.e. 20 network evaluations with dpmpp_2m)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
+    add_config_flag(src, SampleConfig, "split", "--split")
+    add_config_flag(p, SampleConfig, "num_confs", "-n", "--num-confs")
+    add_config_flag(p, SampleConfig, "per_reference", "--per-reference", metavar="F")
+    add_config_flag(p, SampleConfig, "sampler", "--sampler", metavar="SAMPLER")
+    add_config_flag(p, SampleConfig, "steps", "--steps")
+    add_config_flag(p, SampleConfig, "seed", "--seed")
     p.add_argument("--model", default=None, help="model dir, checkpoint or models:/bondiff-denoiser/<v> (default: the shipped model; 'latest' = latest registered)")
-    p.add_argument("--device", default=None, help="cpu | cuda | auto (default: cpu)")
-    p.add_argument("--refine", choices=["none", "mmff"], default=None,
-                   help="mmff (default): relax every sample with MMFF94 (UFF without parameters); none: the raw samples")
-    p.add_argument("--prune-rms", type=float, default=None, metavar="Å",
-                   help="drop conformers within this heavy-atom RMSD of a kept one (oversampled; default: off)")
-    p.add_argument("--energy-window", type=float, default=None, metavar="KCAL",
-                   help="drop conformers more than this above the lowest energy (oversampled; needs refine; default: off)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads on a CPU (default: 1; 0 = torch default)")
-    p.add_argument("--atom-budget", type=int, default=None, help="max atoms per batch (default: 4096)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_flag(p, SampleConfig, "device", "--device")
+    add_config_flag(p, SampleConfig, "refine", "--refine")
+    add_config_flag(p, SampleConfig, "prune_rms", "--prune-rms", metavar="Å")
+    add_config_flag(p, SampleConfig, "energy_window", "--energy-window", metavar="KCAL")
+    add_config_flag(p, SampleConfig, "threads", "--threads")
+    add_config_flag(p, SampleConfig, "atom_budget", "--atom-budget")
+    add_config_flag(p, SampleConfig, "progress", "--no-progress", const=False, help="no progress bar")
     p.add_argument("--out", "-o", required=True, help="output SDF")
     add_config_args(p)
     add_tracking_args(p)
@@ -70,25 +69,7 @@ def _handler(args: argparse.Namespace) -> int:
 
     if not args.smiles and not args.input:
         raise UserError("no input: give --smiles \"SMILES [name]\" (repeatable) or --input FILE")
-    cfg = stage_config(
-        SampleConfig,
-        args,
-        {
-            "num_confs": args.num_confs,
-            "per_reference": args.per_reference,
-            "sampler": args.sampler,
-            "steps": args.steps,
-            "seed": args.seed,
-            "device": args.device,
-            "atom_budget": args.atom_budget,
-            "refine": args.refine,
-            "prune_rms": args.prune_rms,
-            "energy_window": args.energy_window,
-            "threads": args.threads,
-            "split": args.split,
-            "progress": False if args.no_progress else None,
-        },
-    )
+    cfg = stage_config(SampleConfig, args)
     if args.split and not (args.input and Path(args.input).is_dir()):
         raise UserError("--split applies to a dataset directory given with --input")
     inputs = SampleInputs(list(args.smiles), Path(args.input) if args.input else None, args.split)
@@ -96,20 +77,8 @@ def _handler(args: argparse.Namespace) -> int:
     out = check_output_file(args.out, [args.input] if args.input else [], what="output SDF")
     check_output_file(out.with_name(out.stem + ".errors.json"), [args.input] if args.input else [], what="error list")
     check_device(cfg.device)
-    run_id = None
     try:
-        if args.no_track:
-            result = run_sample(cfg, args.model, inputs, out)
-        else:
-            from pipeline.tracking import track_stage
-
-            result, run_id = track_stage(
-                "sample",
-                cfg,
-                lambda logger: run_sample(cfg, args.model, inputs, out, logger),
-                pass_logger=True,
-                **tracking_kwargs(args),
-            )
+        result, run_id = run_stage_command(args, "sample", cfg, lambda logger: run_sample(cfg, args.model, inputs, out, logger), pass_logger=True)
     except InputError as exc:
         raise UserError(str(exc)) from None
     except StageError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.commands._common import UserError, add_config_args, add_subcommand, add_tracking_args, check_device, stage_config, tracking_kwargs
+from pipeline.commands._common import UserError, add_config_args, add_config_flag, add_subcommand, add_tracking_args, check_device, run_stage_command, stage_config
 from pipeline.io_paths import check_output_dir
 
 EXAMPLES = """\
@@ -17,27 +17,24 @@ EXAMPLES = """\
   torchrun --nproc_per_node=4 -m pipeline.cli train --dataset D --prior P --out O --config configs/train_base.yaml
 """
 
+DESCRIPTION = (
+    "Train the equivariant x̂₀-denoiser on the train split of a dataset, with the prior of a prior dir. "
+    "Checkpoints go to OUT/checkpoints, the final EMA model to OUT/model; the run is tracked in MLflow "
+    "and the EMA model is registered as 'bondiff-denoiser' (load it with models:/bondiff-denoiser/<version>). "
+    "Runs unchanged under torchrun (DistributedDataParallel)."
+)
+
 
 def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
-    p = add_subcommand(
-        sub,
-        name,
-        help_text,
-        _handle,
-        description=(
-            "Train the equivariant x̂₀-denoiser on the train split of a dataset, with the prior of a prior dir. "
-            "Checkpoints go to OUT/checkpoints, the final EMA model to OUT/model; the run is tracked in MLflow "
-            "and the EMA model is registered as 'bondiff-denoiser' (load it with models:/bondiff-denoiser/<version>). "
-            "Runs unchanged under torchrun (DistributedDataParallel)."
-        ),
-        examples=EXAMPLES,
-    )
+    from pipeline.train.config import TrainConfig
+
+    p = add_subcommand(sub, name, help_text, _handle, description=DESCRIPTION, examples=EXAMPLES)
     p.add_argument("--dataset", required=True, type=Path, help="dataset dir (from `bondiff ingest`)")
     p.add_argument("--prior", required=True, type=Path, help="prior dir with prior.json (from `bondiff prior`)")
     p.add_argument("--out", required=True, type=Path, help="output dir (checkpoints/, model/, train_summary.json)")
     p.add_argument("--resume", action="store_true", help="continue exactly from OUT/checkpoints/last.pt")
-    p.add_argument("--init-from", metavar="MODEL", default=None, help="fine-tune from a model: 'shipped', a model dir, a checkpoint or models:/... (its network and prior are kept)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="default: config (auto = CUDA if present)")
+    add_config_flag(p, TrainConfig, "init_from", "--init-from", metavar="MODEL")
+    add_config_flag(p, TrainConfig, "device", "--device")
     p.add_argument("--no-register", action="store_true", help="do not register the model in the MLflow registry")
     add_config_args(p, default="configs/train_tiny.yaml")
     add_tracking_args(p)
@@ -52,7 +49,7 @@ def _handle(args: argparse.Namespace) -> int:
     config_path = getattr(args, "config", None)
     if config_path == "configs/train_tiny.yaml" and not Path(config_path).is_file():
         args.config = None  # default config not next to us (installed package): use built-in defaults
-    cfg = stage_config(TrainConfig, args, {"device": args.device, "init_from": args.init_from})
+    cfg = stage_config(TrainConfig, args)
     check_device(cfg.device)  # --device cuda without CUDA: a usage error, before any work
     for label, path in (("dataset", args.dataset), ("prior", args.prior)):
         if not path.exists():
@@ -61,25 +58,14 @@ def _handle(args: argparse.Namespace) -> int:
     if rank == 0:  # before any work (rank 0 only: under torchrun the others may find its first files)
         # a new/empty folder or an earlier training folder (continued with --resume)
         check_output_dir(args.out, ("metrics.csv", "train_summary.json", "checkpoints"), inputs=[args.dataset, args.prior], what="training folder")
-    if args.no_track or rank != 0:
-        from pipeline.types import NullLogger
-
-        result = run_train(cfg, args.dataset, args.prior, args.out, NullLogger(), resume=args.resume)
-        if rank == 0:  # under torchrun only rank 0 reports (the others' metrics are their share only)
-            _report(result, None, None)
-        return 0
-
-    from pipeline.tracking import track_stage
-
-    result, run_id = track_stage(
-        "train",
-        cfg,
-        lambda logger: run_train(cfg, args.dataset, args.prior, args.out, logger, resume=args.resume),
-        pass_logger=True,
-        **tracking_kwargs(args),
+    result, run_id = run_stage_command(  # under torchrun only rank 0 tracks and reports (the others' metrics are their share only)
+        args, "train", cfg, lambda logger: run_train(cfg, args.dataset, args.prior, args.out, logger, resume=args.resume),
+        pass_logger=True, track=not args.no_track and rank == 0,
     )
+    if rank != 0:
+        return 0
     version = None
-    if cfg.register_model and not args.no_register:
+    if run_id and cfg.register_model and not args.no_register:
         from pipeline.registry import register_model
 
         version = register_model(run_id, result.outputs["model_dir"])

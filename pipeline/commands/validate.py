@@ -6,7 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
-from pipeline.commands._common import UserError, add_config_args, add_subcommand, add_tracking_args, stage_config, stage_failed, tracking_kwargs
+from pipeline.commands._common import UserError, add_config_args, add_config_flag, add_subcommand, add_tracking_args, run_stage_command, stage_config
 from pipeline.io_paths import check_output_dir, file_problem
 
 EXAMPLES = """\
@@ -23,12 +23,14 @@ MAX_SHOWN_ERRORS = 10
 
 
 def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
+    from pipeline.validate.config import ValidateConfig
+
     p = add_subcommand(sub, name, help_text, _run, description=__doc__.splitlines()[0].split(": ", 1)[1], examples=EXAMPLES)
     p.add_argument("--generated", "-g", required=True, type=Path, metavar="FILE.sdf", help="generated conformers (one record per conformer)")
     p.add_argument("--reference", "-r", type=Path, default=None, metavar="DIR", help="reference conformers: a bondiff dataset or a reference-set dir (molecules.smi + xyz/)")
     p.add_argument("--out", "-o", required=True, type=Path, metavar="DIR", help="report directory to write")
-    p.add_argument("--delta", type=float, default=None, metavar="Å", help="coverage threshold δ (default 0.75; 0.5 for QM9-size molecules)")
-    p.add_argument("--workers", type=int, default=None, metavar="N", help="processes (default: all cores)")
+    add_config_flag(p, ValidateConfig, "metrics.delta", "--delta", metavar="Å")
+    add_config_flag(p, ValidateConfig, "workers", "--workers", metavar="N")
     add_config_args(p, default=None)
     add_tracking_args(p)
 
@@ -70,7 +72,6 @@ def print_summary(summary: dict, out_dir: Path, run_id: str | None = None) -> No
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pipeline.types import StageError
     from pipeline.validate import ValidateConfig, run_validate
 
     if not args.generated.exists():
@@ -80,22 +81,10 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(f"generated SDF {args.generated}: {why}")
     if args.reference is not None and not args.reference.exists():
         raise UserError(f"reference not found: {args.reference}")
-    cfg = stage_config(ValidateConfig, args, {"metrics.delta": args.delta, "workers": args.workers})
+    cfg = stage_config(ValidateConfig, args)
     # before any work: one rule for output folders (a new/empty folder or an older report)
     check_output_dir(args.out, "summary.json", inputs=[args.generated, args.reference], what="report folder")
 
-    def call():
-        return run_validate(cfg, args.generated, args.reference, args.out)
-
-    run_id = None
-    try:
-        if args.no_track:
-            result = call()
-        else:
-            from pipeline.tracking import track_stage
-
-            result, run_id = track_stage("validate", cfg, call, **tracking_kwargs(args))
-    except StageError as exc:
-        return stage_failed("validate", exc)
+    result, run_id = run_stage_command(args, "validate", cfg, lambda: run_validate(cfg, args.generated, args.reference, args.out))
     print_summary(result.extra["summary"], args.out, run_id)
     return 0

@@ -12,8 +12,8 @@ __all__ = ["ExportConfig"]
 class ExportConfig(StrictModel):
     """Which conformers to write and how."""
 
-    only_valid: bool = Field(False, description="write only conformers whose validation row says valid")
-    per_molecule: bool = Field(False, description="one SDF per molecule in the output directory")
+    only_valid: bool = Field(False, description="write only conformers that passed validation (their validation row says valid)")
+    per_molecule: bool = Field(False, description="one SDF per molecule in the output (--out) directory")
     sdf_name: str | None = Field(None, description="which SDF of the source to export (when it holds several)")
     table_name: str | None = Field(None, description="which per-conformer validation table to use (when several)")
     add_validation: bool = Field(True, description="add a `valid` property (and `failed_checks`) when a table exists")

@@ -44,14 +44,18 @@ class IngestConfig(StrictModel):
     default_charge: int = 0
     hueckel_fallback: bool = True  # retry rdDetermineBonds with the extended-Hückel connectivity when connect-the-dots fails
     add_hydrogens: bool = True  # SDF/MOL records without hydrogens get them (with coordinates); counted in the report
-    smiles_templates: Path | None = None  # "SMILES NAME" lines; bond orders/charges/stereo for xyz records called NAME
-    qm9: bool = False  # also read QM9 from the qm9pack package
-    qm9_limit: int | None = Field(None, gt=0)  # first N QM9 molecules (the smallest ones)
-    qm9_sample: int | None = Field(None, gt=0)  # a seeded random subset of N QM9 molecules (qm9pack.sample_indices)
-    qm9_seed: int = 0  # seed of qm9_sample: same seed, larger N -> a superset
+    smiles_templates: Path | None = Field(
+        None, description="'SMILES NAME' lines: templates (bond orders, charges, stereo) for xyz records called NAME"
+    )
+    qm9: bool = Field(False, description="also read QM9 from the qm9pack package")
+    qm9_limit: int | None = Field(None, gt=0, description="only the first N QM9 molecules (the smallest)")
+    qm9_sample: int | None = Field(
+        None, gt=0, description="a seeded random subset of N QM9 molecules (qm9pack.sample_indices)"
+    )
+    qm9_seed: int = Field(0, description="seed of the random QM9 subset (a larger N with the same seed is a superset)")
     splits: SplitFractions = Field(default_factory=SplitFractions)
     split_salt: str = "bondiff-split-v1"  # changing it reshuffles the splits
-    workers: int = Field(0, ge=0)  # processes for bond perception; 0 = all available cores
+    workers: int = Field(0, ge=0, description="processes for bond perception (0 = all cores)")
     chunk_size: int = Field(64, gt=0)  # records per task sent to a worker
     serial_below: int = Field(400, ge=0)  # fewer records than this: perceive in-process (no pool start-up)
 

@@ -90,7 +90,7 @@ class PriorConfig(StrictModel):
     plot_molecules: int = Field(300, ge=1, description="molecules sampled for the histograms")
     seed: int = 0
     out_dir: Path | None = Field(
-        None, description="where to write prior.json; default <dataset parent>/priors/<dataset name>-<key>"
+        None, description="prior directory, where prior.json is written (default: <dataset parent>/priors/<dataset name>-<key>)"
     )
 
     def fragment_target(self) -> float | None:

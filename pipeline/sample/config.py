@@ -56,25 +56,27 @@ class SampleConfig(StrictModel):
 
     num_confs: int = Field(10, ge=1, description="conformers per molecule")
     per_reference: int | None = Field(
-        None, ge=1, description="if set: per_reference x K conformers for a molecule with K reference conformers"
+        None, ge=1, description="if set: this many x K conformers for a molecule with K reference conformers"
     )
-    sampler: SamplerName = DEFAULT_SAMPLER
+    sampler: SamplerName = Field(
+        DEFAULT_SAMPLER, description="solver: dpmpp_2m = DPM-Solver++ 2M, dpmpp_2m_sde its SDE form, ode = ode_heun (the PF-ODE with Heun steps)"
+    )
     steps: int = Field(DEFAULT_STEPS, ge=1, description="solver steps (network evaluations: steps x evaluations per step + 1)")
     grid: GridName = Field("logsnr", description="time grid: logsnr (uniform in log SNR), edm (Karras rho=7) or uniform in t")
-    seed: int = 0
+    seed: int = Field(0, description="random seed")
     device: str = Field("cpu", description="torch device: cpu, cuda, cuda:1, or auto (cuda when available)")
     atom_budget: int = Field(4096, ge=1, description="max atoms per batch (molecules of different sizes share batches)")
-    split: str | None = Field(None, description="dataset split to sample when the input is a dataset directory")
-    progress: bool = True
+    split: str | None = Field(None, description="dataset split to sample when the input is a dataset directory (train/val/test; unset: all)")
+    progress: bool = Field(True, description="show a progress bar")
     refine: RefineMethod = Field(
         "mmff", description="relax every sample with MMFF94 (UFF without MMFF parameters) after sampling (pipeline/sample/refine.py); none = raw samples"
     )
     refine_max_iters: int = Field(1000, ge=1, description="force-field iterations per conformer when refine != none")
     prune_rms: float | None = Field(
-        None, gt=0, description="Å: drop a conformer within this heavy-atom RMSD (symmetry-aware) of a kept one, like RDKit's pruneRmsThresh"
+        None, gt=0, description="Å: drop a conformer within this heavy-atom RMSD (symmetry-aware) of a kept one, like RDKit's pruneRmsThresh (oversampled; unset: off)"
     )
     energy_window: float | None = Field(
-        None, gt=0, description="kcal/mol: drop conformers more than this above the molecule's lowest (needs refine)"
+        None, gt=0, description="kcal/mol: drop conformers more than this above the molecule's lowest (oversampled; needs refine; unset: off)"
     )
     oversample: float = Field(2.0, ge=1, description="with prune_rms / energy_window: draw this many times num_confs, then select")
     threads: int = Field(1, ge=0, description="torch intra-op threads when sampling on a CPU (0 = torch default; 1 is fastest for these small tensors)")

@@ -108,7 +108,7 @@ class TrainConfig(StrictModel):
         "then evaluate, checkpoint and write the model as at max_steps; --resume continues (None = run to max_steps)",
     )
     log_every: int = Field(10, ge=1)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="torch device (auto = CUDA if present)")
     bf16: bool = Field(True, description="bf16 autocast (used on CUDA only)")
     register_model: bool = Field(True, description="register the final EMA model in MLflow (CLI)")
     cpu_threads: int = Field(0, ge=0, description="torch intra-op threads on CPU (0 = torch default)")

@@ -1,0 +1,117 @@
+"""Flags that set config keys: help, type and default from the pydantic field; typed values applied and validated."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from pydantic import Field, model_validator
+
+import pipeline
+from pipeline.commands._common import add_config_args, add_config_flag, stage_config
+from pipeline.config import ConfigError, StrictModel, field_at, with_values
+
+
+class Inner(StrictModel):
+    delta: float = Field(0.75, gt=0, description="coverage threshold in Å")
+    tags: list[str] = Field(default_factory=lambda: ["a", "b"], description="tags to keep")
+
+
+class Cfg(StrictModel):
+    steps: int = Field(10, ge=1, description="solver steps")
+    mode: Literal["fast", "slow"] = Field("fast", description="how to run")
+    progress: bool = Field(True, description="show a progress bar")
+    window: float | None = Field(None, gt=0, description="energy window")
+    inner: Inner = Field(default_factory=Inner)
+
+    @model_validator(mode="after")
+    def _window_needs_slow(self) -> "Cfg":
+        if self.window is not None and self.mode == "fast":
+            raise ValueError("window needs mode slow")
+        return self
+
+
+def test_with_values_sets_typed_values_at_dotted_keys_and_leaves_the_original():
+    cfg = Cfg()
+    new = with_values(cfg, {"steps": 3, "inner.delta": 0.5, "inner.tags": ["c"]})
+    assert (new.steps, new.inner.delta, new.inner.tags) == (3, 0.5, ["c"])
+    assert (cfg.steps, cfg.inner.delta, cfg.inner.tags) == (10, 0.75, ["a", "b"])
+
+
+@pytest.mark.parametrize(
+    "values, match",
+    [
+        ({"steps": 0}, r"steps: Input should be greater than or equal to 1"),
+        ({"inner.delta": -1.0}, r"inner\.delta: Input should be greater than 0"),
+        ({"window": 2.0}, r"window needs mode slow"),  # the model validator runs on the result
+        ({"inner.nope": 1}, r"inner\.nope: unknown key"),
+        ({"mode": "medium"}, r"mode: Input should be 'fast' or 'slow'"),
+    ],
+)
+def test_with_values_validates_and_names_the_key_and_source(values, match):
+    with pytest.raises(ConfigError, match=match) as err:
+        with_values(Cfg(), values, source="<defaults> (--flag)")
+    assert "<defaults> (--flag)" in str(err.value)
+
+
+def test_field_at_reads_nested_keys_and_rejects_unknown_ones():
+    assert field_at(Cfg, "inner.delta").description == "coverage threshold in Å"
+    with pytest.raises(ConfigError, match="inner.nope"):
+        field_at(Cfg, "inner.nope")
+    with pytest.raises(ConfigError, match="not a section"):
+        field_at(Cfg, "steps.x")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="t")
+    add_config_args(p)
+    add_config_flag(p, Cfg, "steps", "--steps")
+    add_config_flag(p, Cfg, "mode", "--mode")
+    add_config_flag(p, Cfg, "progress", "--no-progress", const=False, help="no progress bar")
+    add_config_flag(p, Cfg, "window", "--window", metavar="KCAL", context="with --mode slow")
+    add_config_flag(p, Cfg, "inner.delta", "--delta")
+    add_config_flag(p, Cfg, "inner.tags", "--tags")
+    return p
+
+
+def test_flag_help_is_the_field_description_with_its_default():
+    text = _parser().format_help()
+    for line in (
+        "solver steps (default: 10)",
+        "how to run (default: fast)",
+        "no progress bar",
+        "with --mode slow: energy window",
+        "coverage threshold in Å (default: 0.75)",
+        "tags to keep (comma-separated) (default: a,b)",
+    ):
+        assert line in " ".join(text.split()), line
+    assert "{fast,slow}" in text  # a Literal field gives the flag its choices
+
+
+def test_given_flags_win_over_the_file_and_set_others_keep_them(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("steps: 5\nmode: slow\ninner:\n  delta: 0.6\n")
+    args = _parser().parse_args(["-c", str(path), "--set", "steps=7", "--delta", "0.5", "--no-progress", "--tags", "x, y"])
+    cfg = stage_config(Cfg, args)
+    assert (cfg.steps, cfg.mode, cfg.inner.delta, cfg.progress, cfg.inner.tags) == (7, "slow", 0.5, False, ["x", "y"])
+    assert stage_config(Cfg, _parser().parse_args([])) == Cfg()
+
+
+def test_a_bad_flag_value_names_the_flag_and_the_key():
+    args = _parser().parse_args(["--steps", "0", "--window", "3"])
+    with pytest.raises(ConfigError) as err:
+        stage_config(Cfg, args)
+    assert "--steps 0" in str(err.value) and "steps: Input should be greater than or equal to 1" in str(err.value)
+
+
+def test_top_level_help_imports_no_stage():
+    """``bondiff --help`` registers no command's flags, so no config (and no torch) is imported."""
+    code = "import sys; from pipeline.cli import main\ntry:\n main(['--help'])\nexcept SystemExit: pass\nprint('torch' in sys.modules, 'pipeline.sample.config' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(Path(pipeline.__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.strip().splitlines()[-1] == "False False"
