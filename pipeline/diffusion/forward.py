@@ -27,11 +27,13 @@ def q_sample(
     return x_t, noise
 
 
-def sigma_score(x_t: torch.Tensor, x0_hat: torch.Tensor, t: torch.Tensor, prior: PriorBatch, schedule: Schedule) -> torch.Tensor:
+def sigma_score(x_t: torch.Tensor, x0_hat: torch.Tensor, t: torch.Tensor, schedule: Schedule, prior: PriorBatch | None = None) -> torch.Tensor:
     """``Σ s_t(x) = (α_t x̂₀ − x_t) / σ_t²`` — the only form of the score samplers need (Σ is never inverted).
 
-    ``t`` is per molecule [M] or a scalar.
+    ``t`` is one time for the whole batch (a scalar: the samplers), or one per molecule [M] with
+    ``prior`` given to spread it over the atoms.
     """
-    a = prior.per_atom(schedule.alpha(t).to(x_t))
-    s2 = prior.per_atom(schedule.sigma2(t).to(x_t))
+    a, s2 = schedule.alpha(t).to(x_t), schedule.sigma2(t).to(x_t)
+    if prior is not None:
+        a, s2 = prior.per_atom(a), prior.per_atom(s2)
     return (a * x0_hat - x_t) / s2

@@ -1,7 +1,7 @@
 """Samplers: reverse SDE (Euler–Maruyama), PF-ODE (Euler, Heun), DDIM (exact PF-ODE step), DDPM
 (ancestral, exact posterior step) and DPM-Solver++(2M) in x̂₀ form, deterministic (``dpmpp_2m``) and
-stochastic (``dpmpp_2m_sde``). Each step is a few lines using only ``Σ s = (α x̂ − x)/σ²``; the
-noise is always ``R z``.
+stochastic (``dpmpp_2m_sde``). Each step is a few lines using only ``Σ s = (α x̂ − x)/σ²``
+(:func:`pipeline.diffusion.forward.sigma_score`); the noise is always ``R z``.
 
 Conventions: ``denoiser(x_t [A,3], t [M], batch) -> x̂₀ [A,3]`` (any callable; ``batch`` is passed
 through untouched), time runs ``t_max → t_min`` on a grid (:meth:`Schedule.time_grid`, uniform in
@@ -31,6 +31,7 @@ from typing import Any, Callable
 import torch
 
 from pipeline.diffusion.ddpm import posterior
+from pipeline.diffusion.forward import sigma_score
 from pipeline.diffusion.schedules import Schedule
 from pipeline.prior.batch import PriorBatch
 
@@ -56,15 +57,13 @@ class _Ctx:
 def pf_ode_drift(ctx: _Ctx, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """``dx/dt = h x − ½ g² (α x̂ − x)/σ²``."""
     sch = ctx.schedule
-    sigma_score = (sch.alpha(t) * ctx.x0(x, t) - x) / sch.sigma2(t)
-    return sch.h(t) * x - 0.5 * sch.g2(t) * sigma_score
+    return sch.h(t) * x - 0.5 * sch.g2(t) * sigma_score(x, ctx.x0(x, t), t, sch)
 
 
 def _sde_step(ctx: _Ctx, x: torch.Tensor, t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     """Euler–Maruyama on ``dx = [h x − g² (α x̂ − x)/σ²] dt + g R dw̄`` (dt = s − t < 0)."""
     sch, dt = ctx.schedule, s - t
-    sigma_score = (sch.alpha(t) * ctx.x0(x, t) - x) / sch.sigma2(t)
-    drift = sch.h(t) * x - sch.g2(t) * sigma_score
+    drift = sch.h(t) * x - sch.g2(t) * sigma_score(x, ctx.x0(x, t), t, sch)
     return x + drift * dt + torch.sqrt(sch.g2(t) * -dt) * ctx.noise()
 
 
