@@ -79,7 +79,7 @@ def generate_conformers_batch(
     ``device`` None = CUDA when available, else the CPU.
     """
     from pipeline.sample.generate import generate_detailed, sample_config
-    from pipeline.sample.inputs import DEFAULT_ELEMENTS, check_supported, spec_elements
+    from pipeline.sample.inputs import check_supported, spec_elements
     from pipeline.sample.modelspec import resolve_device, spec_max_atoms
     from pipeline.types import RecordError
 
@@ -97,7 +97,7 @@ def generate_conformers_batch(
             errors.append(RecordError("<api>", str(i + 1), str(exc)))
             prepared.append(None)
             continue
-        reason = check_supported(mi, spec_max_atoms(spec), spec_elements(spec) or DEFAULT_ELEMENTS)
+        reason = check_supported(mi, spec_max_atoms(spec), spec_elements(spec))
         if reason:
             errors.append(mi.error(reason))
             prepared.append(None)

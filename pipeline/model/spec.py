@@ -27,7 +27,11 @@ SPEC_VERSION = 1
 class FeatureConfig(StrictModel):
     """Which atom/pair features the featurizer produces (changing it changes the input layout)."""
 
-    elements: list[int] = Field(default_factory=lambda: [1, 5, 6, 7, 8, 9, 14, 15, 16, 17, 35, 53])
+    elements: list[int] = Field(
+        default_factory=lambda: [1, 5, 6, 7, 8, 9, 14, 15, 16, 17, 35, 53],
+        description="atomic numbers with their own element class (any other element shares one 'other' class); "
+        "the list of elements a model knows: sampling refuses a bonded atom of another element",
+    )
     max_hops: int = Field(6, ge=1, le=32)
     dg_bounds: bool = Field(
         False, description="also store RDKit's distance-geometry lower/upper bounds of every atom pair (pairnet needs them)"

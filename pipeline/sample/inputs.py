@@ -33,14 +33,11 @@ __all__ = [
     "prepare_molecule",
     "assign_unspecified_stereo",
     "check_supported",
-    "DEFAULT_ELEMENTS",
     "spec_elements",
     "InputError",
 ]
 
 SMILES_SOURCE = "--smiles"
-# elements the shipped featurizer knows (used when a ModelSpec does not list its own)
-DEFAULT_ELEMENTS = frozenset({"H", "B", "C", "N", "O", "F", "Si", "P", "S", "Cl", "Br", "I"})
 
 
 @dataclass
@@ -320,16 +317,22 @@ def prepare_molecule(
     return MoleculeInput(name, mol, identity, source, record, n_reference, chosen)
 
 
-def spec_elements(spec: Any) -> frozenset[str] | None:
-    """Element symbols a ModelSpec declares (``elements`` on the spec or its feature config)."""
+def spec_elements(spec: Any = None) -> frozenset[str]:
+    """Element symbols the model has its own class for: the ``elements`` of the spec (or of its feature
+    config); a spec that names none has the featurizer's default, :class:`pipeline.model.spec.FeatureConfig`'s."""
+    els = None
     for holder in (spec, getattr(spec, "features", None), getattr(spec, "feature_config", None)):
         els = getattr(holder, "elements", None) if holder is not None else None
         if els:
-            from rdkit import Chem
+            break
+    if not els:
+        from pipeline.model.spec import FeatureConfig
 
-            table = Chem.GetPeriodicTable()
-            return frozenset(table.GetElementSymbol(e) if isinstance(e, int) else str(e) for e in els)
-    return None
+        els = FeatureConfig().elements
+    from rdkit import Chem
+
+    table = Chem.GetPeriodicTable()
+    return frozenset(table.GetElementSymbol(e) if isinstance(e, int) else str(e) for e in els)
 
 
 def check_supported(mi: MoleculeInput, max_atoms: int | None, elements: Iterable[str] | None) -> str | None:

@@ -10,7 +10,7 @@ from typing import Any
 from pipeline.sample.config import SampleConfig
 from pipeline.sample.generate import generate_detailed
 from pipeline.sample.modelspec import model_label, resolve_device, spec_max_atoms
-from pipeline.sample.inputs import DEFAULT_ELEMENTS, InputError, MoleculeInput, SampleInputs, read_inputs, spec_elements
+from pipeline.sample.inputs import InputError, MoleculeInput, SampleInputs, read_inputs, spec_elements
 from pipeline.sample.sdf import atomic_path, conformer_records, write_sdf
 from pipeline.types import InputDataset, MetricLogger, NullLogger, StageError, StageResult
 
@@ -108,7 +108,7 @@ def run_sample(
         seed=cfg.seed,
         enumerate_stereo=cfg.stereo.enumerate_unspecified,
         max_atoms=spec_max_atoms(spec),
-        elements=spec_elements(spec) or DEFAULT_ELEMENTS,
+        elements=spec_elements(spec),
     )
     if not mols:
         raise StageError(f"no usable molecule in {inputs.describe()}: {len(errors)} error(s); first: {errors[0]}", errors)

@@ -310,18 +310,18 @@ def test_charge_mismatch_names_the_charge_that_was_given():
 # -- 7. counter-ions -----------------------------------------------------------------------------
 @pytest.mark.parametrize("smiles", ["[Na+].[O-]C(=O)c1ccccc1", "[Li+].[Cl-]", "[Mg+2].[O-]C(=O)C.[O-]C(=O)C", "[Zn+2].[Br-].[Br-]", "[K+].[I-]", "[Ca+2].[O-]S(=O)(=O)[O-]"])
 def test_lone_monatomic_ions_of_any_element_are_accepted(smiles):
-    from pipeline.sample.inputs import DEFAULT_ELEMENTS, check_supported, parse_smiles, prepare_molecule
+    from pipeline.sample.inputs import check_supported, parse_smiles, prepare_molecule, spec_elements
 
     mi = prepare_molecule("--smiles", "1", "salt", parse_smiles(smiles))
-    assert check_supported(mi, 200, DEFAULT_ELEMENTS) is None
+    assert check_supported(mi, 200, spec_elements()) is None
 
 
 def test_a_bonded_unknown_element_is_still_refused():
-    from pipeline.sample.inputs import DEFAULT_ELEMENTS, check_supported, parse_smiles, prepare_molecule
+    from pipeline.sample.inputs import check_supported, parse_smiles, prepare_molecule, spec_elements
 
     for smi in ("CC[Se]C", "[Na]C", "[NaH]"):
         mi = prepare_molecule("--smiles", "1", "x", parse_smiles(smi))
-        assert "unsupported element" in check_supported(mi, 200, DEFAULT_ELEMENTS), smi
+        assert "unsupported element" in check_supported(mi, 200, spec_elements()), smi
 
 
 def test_folder_hash_follows_the_readers_and_never_opens_a_fifo(tmp_path):

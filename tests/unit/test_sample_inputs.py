@@ -14,6 +14,7 @@ from pipeline.sample.inputs import (
     check_supported,
     prepare_molecule,
     read_inputs,
+    spec_elements,
 )
 
 
@@ -106,6 +107,15 @@ def test_unspecified_stereo_is_sampled_reproducibly_and_recorded():
     # fully specified input: nothing assigned
     full = Chem.AddHs(Chem.MolFromSmiles("C[C@@H](O)[C@H](N)/C=C/C"))
     assert assign_unspecified_stereo(full, 0)[1] is None
+
+
+def test_the_elements_a_model_knows_are_its_feature_configs():
+    from pipeline.model.spec import FeatureConfig, ModelSpec
+
+    assert spec_elements(ModelSpec(features=FeatureConfig(elements=[1, 6, 8]))) == {"H", "C", "O"}
+    default = spec_elements(ModelSpec())
+    assert spec_elements(None) == default and len(default) == len(FeatureConfig().elements)
+    assert {"H", "C", "N", "O", "Cl"} <= default and "Se" not in default
 
 
 def test_prepare_records_choice_and_check_supported():
