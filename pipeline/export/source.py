@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.missing import is_missing
 from pipeline.types import StageError
 
 __all__ = ["find_sdf", "find_table", "ValidityTable", "load_validity"]
@@ -97,14 +98,7 @@ def _as_bool(v: Any) -> bool | None:
         if s in {"false", "0", "no"}:
             return False
         return None
-    try:
-        import math
-
-        if isinstance(v, float) and math.isnan(v):
-            return None
-    except TypeError:  # pragma: no cover
-        pass
-    return bool(v)
+    return None if is_missing(v) else bool(v)
 
 
 def _failed_text(v: Any) -> str | None:
@@ -151,6 +145,6 @@ def load_validity(path: Path) -> ValidityTable:
             by_index[int(ri) - shift] = (_as_bool(v), _failed_text(f))
     else:
         for n, ci, v, f in zip(df["name"], df["conformer_index"], valid, failed):
-            ci_text = str(int(ci)) if isinstance(ci, float) and ci == ci else str(ci)
+            ci_text = str(int(ci)) if isinstance(ci, float) and not is_missing(ci) else str(ci)
             by_key[(str(n), ci_text)] = (_as_bool(v), _failed_text(f))
     return ValidityTable(by_index, by_key)

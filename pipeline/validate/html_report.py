@@ -23,6 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from pipeline.missing import is_missing
 from pipeline.validate.glossary import CHECKS, METRICS, PLOT_CAPTIONS
 from pipeline.validate.page import card, esc, facts, figure, fmt, page, utc_now, verdict_box
 
@@ -103,7 +104,7 @@ def verdict(m: dict[str, float], checks_failed: Counter, delta: float, demo: str
         if top and set(top) & {"connectivity", "bond_lengths", "energy"}:
             parts.append("Raw diffusion samples need relaxing: sample with --refine mmff.")
     s = m.get("stereo_correct")
-    if s is not None and math.isfinite(s) and s < 0.99:
+    if not is_missing(s) and s < 0.99:
         parts.append(f"Stereo is wrong in {100 * (1 - s):.1f} % of the conformers that have stereocentres or E/Z bonds.")
     if "COV-R_mean" in m and math.isfinite(m["COV-R_mean"]):
         amr = m.get("AMR-R_mean", float("nan"))
@@ -181,7 +182,7 @@ def _molecule_rows(results: Sequence[Any], mol_df: Any, delta: float, viewable: 
         name = res.gen.name
         ref_note = f'<br><span class="small">reference: {esc(res.ref_name)}</span>' if res.ref_name and res.ref_name != name else ""
         button = f'<button data-view="{esc(name)}" title="show in the 3D view">3D</button>' if name in viewable else ""
-        cov_v = -1.0 if covr is None or (isinstance(covr, float) and math.isnan(covr)) else float(covr)
+        cov_v = -1.0 if is_missing(covr) else float(covr)
         cells = [
             f"<td>{depict_svg(res.gen.smiles or res.gen.mol) if (res.gen.smiles or res.gen.mol is not None) else ''}</td>",
             f'<td data-v="{esc(name)}"><b>{esc(name)}</b><br><span class="mono">{esc(res.gen.smiles or "")}</span>{ref_note}</td>',
@@ -190,7 +191,7 @@ def _molecule_rows(results: Sequence[Any], mol_df: Any, delta: float, viewable: 
             f'<td class="num" data-v="{(sum(st) / len(st)) if st else 1:.4f}">{stereo}</td>',
             f'<td data-v="{best if math.isfinite(best) else 1e9:.4f}">{chips}</td>',
             f'<td class="num" data-v="{cov_v:.4f}">{fmt(covr, "pct")} / {fmt(covp, "pct")}</td>',
-            f'<td class="num" data-v="{float(amr_r) if amr_r is not None and not (isinstance(amr_r, float) and math.isnan(amr_r)) else 1e9:.4f}">{fmt(amr_r, "f2")} / {fmt(amr_p, "f2")}</td>',
+            f'<td class="num" data-v="{1e9 if is_missing(amr_r) else float(amr_r):.4f}">{fmt(amr_r, "f2")} / {fmt(amr_p, "f2")}</td>',
             *([f"<td>{refine_html}</td>"] if with_refine else []),
             f"<td>{button}</td>",
         ]
@@ -204,7 +205,7 @@ def worst_first_key(res: Any, cov_r: Any) -> tuple:
     validity, then the RMSD of the closest conformer to any reference, valid or not (largest first)."""
     n_rec = len(res.gen.records) + len(res.gen.bad_records)
     frac = sum(bool(r["valid"]) for r in res.rows) / n_rec if n_rec else 0.0
-    scored = cov_r is not None and not (isinstance(cov_r, float) and math.isnan(cov_r))
+    scored = not is_missing(cov_r)
     D = res.rmsd
     closest = float(np.nanmin(D)) if D is not None and D.size and np.isfinite(D).any() else math.inf
     return (float(cov_r) if scored else frac, frac, -closest, res.gen.name)  # ties: farthest from the references first

@@ -9,9 +9,10 @@ from __future__ import annotations
 import base64
 import datetime
 import html
-import math
 from pathlib import Path
 from typing import Any, Iterable
+
+from pipeline.missing import is_missing
 
 __all__ = ["esc", "page", "card", "verdict_box", "facts", "figure", "fmt", "utc_now", "SORT_JS"]
 
@@ -68,7 +69,7 @@ def utc_now() -> str:
 
 def fmt(v: Any, kind: str = "f3") -> str:
     """``pct`` (fraction -> %), ``int``, ``fN``; missing / NaN -> an en dash."""
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+    if is_missing(v):
         return "–"
     if kind == "pct":
         return f"{100 * float(v):.1f}"

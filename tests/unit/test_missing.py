@@ -1,0 +1,23 @@
+"""Missing numbers: None and non-finite floats; strict JSON from nested results."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from pipeline.missing import is_missing, json_safe
+
+
+def test_none_nan_and_inf_are_missing_numbers_and_strings_are_not():
+    assert all(is_missing(v) for v in (None, math.nan, float("inf"), -math.inf, np.float64("nan")))
+    assert not any(is_missing(v) for v in (0.0, 0, False, "nan", np.float64(1.5), [math.nan]))
+
+
+def test_json_safe_replaces_missing_floats_at_any_depth_and_keeps_the_rest():
+    data = {"a": math.nan, "b": [1.0, math.inf, {"c": -math.inf, "d": "x"}], "e": (2, math.nan), "f": None, "g": True}
+    out = json_safe(data)
+    assert out == {"a": None, "b": [1.0, None, {"c": None, "d": "x"}], "e": [2, None], "f": None, "g": True}
+    json.dumps(out, allow_nan=False)  # strict JSON: raises on any NaN/inf left
+    assert math.isnan(data["a"])  # the input is not changed
