@@ -14,7 +14,8 @@ Built for cost: the network is evaluated ~10-100 times per conformer, so whateve
   (l ≤ 1). The filter of pair (i, j) is ``W_l = SiLU(rbf(r_ij, dev_ij) A_l + E_l,ij) B_l`` with
   ``E_l`` from the encoder and ``dev_ij = (r_ij − mid_ij)/half-width_ij`` the distance relative to the
   DG bounds (pairs within 3 bonds); messages ``Δs_i = ⟨a_ij⟩_j``, ``Δv_i = ⟨b_ij v_j + c_ij r̂_ij⟩_j``
-  with ``(a, b, c) = W_l ⊙ φ_l(s_j)``, then PaiNN's gated update.
+  with ``(a, b, c) = W_l ⊙ φ_l(s_j)``, then PaiNN's gated update; pre-norm residual layers (layer-normalised
+  scalars, RMS-normalised vectors) keep activations bounded on molecules unlike the training ones.
 * **Chirality** (the network must not be reflection-symmetric): for each specified tetrahedral centre
   the signed volume ``V`` of its neighbours in canonical order (the quantity whose target sign is the
   pseudoscalar input ``χ``, :mod:`pipeline.model.features`) and its gradient with respect to each atom
@@ -160,6 +161,15 @@ def chiral_terms(pos: torch.Tensor, enc: Encoded) -> tuple[torch.Tensor, torch.T
     return s_chi, u
 
 
+def _vector_norm(v: torch.Tensor, eps: float = 1e-2) -> torch.Tensor:
+    """``v`` [M, N, 3, C] divided by ``sqrt(eps + mean over channels of |v_c|²)``, per atom.
+
+    An invariant rescaling (so equivariant): vectors of RMS length ≳ 1 come out of length ≈ 1, small ones
+    are not blown up (``eps``), zero stays zero.
+    """
+    return v * torch.rsqrt(v.pow(2).sum(2, keepdim=True).mean(3, keepdim=True) + eps)
+
+
 class _GeometryLayer(nn.Module):
     """One PaiNN-style message + update step on dense tensors; ``s`` [M, N, C], ``v`` [M, N, 3, C].
 
@@ -178,17 +188,26 @@ class _GeometryLayer(nn.Module):
         self.U = nn.Linear(c, c, bias=False)
         self.V = nn.Linear(c, c, bias=False)
         self.update = MLP([2 * c, c, 3 * c])
+        self.norm_s = nn.LayerNorm(c)
+        self.norm_u = nn.LayerNorm(c)
 
     def forward(self, s, v, temb, weights, x, inv_r, inv_deg):
-        """``weights``: three [M, H, N, N] (0 on padded pairs and the diagonal), ``x`` [M, N, 3], ``inv_r`` [M, N, N]."""
+        """``weights``: three [M, H, N, N] (0 on padded pairs and the diagonal), ``x`` [M, N, 3], ``inv_r`` [M, N, N].
+
+        Pre-norm residual layer: messages and updates read layer-normalised scalars and RMS-normalised
+        vectors (:func:`_vector_norm`, an invariant rescaling, so equivariance holds), and add to the
+        unnormalised streams. Each layer's increment is then bounded whatever the inputs' scale, so a
+        molecule unlike the training ones (water, H2, a very large one) cannot make the activations
+        grow geometrically from layer to layer.
+        """
         m, n, c = s.shape
         h = self.heads
         k = c // h
         s = s + self.time(temb)[:, None, :]
-        pa, pb, pc = self.phi(s).split(c, dim=-1)
+        pa, pb, pc = self.phi(self.norm_s(s)).split(c, dim=-1)
         heads_first = lambda t: t.view(m, n, h, -1).transpose(1, 2)  # [M, N, C] -> [M, H, N, k]  # noqa: E731
         ds = torch.matmul(weights[0], heads_first(pa))  # Σ_j S_ij pa_j
-        vb = (pb.unsqueeze(2) * v).view(m, n, 3, h, k).permute(0, 3, 1, 2, 4).reshape(m, h, n, 3 * k)
+        vb = (pb.unsqueeze(2) * _vector_norm(v)).view(m, n, 3, h, k).permute(0, 3, 1, 2, 4).reshape(m, h, n, 3 * k)
         dvb = torch.matmul(weights[1], vb).view(m, h, n, 3, k)  # Σ_j S_ij pb_j v_j
         # Σ_j S_ij pc_j r̂_ij = Σ_j (S_ij / r_ij) pc_j x_j − x_i Σ_j (S_ij / r_ij) pc_j
         pcx = heads_first(pc).unsqueeze(-1)  # [M, H, N, k, 1]
@@ -197,9 +216,10 @@ class _GeometryLayer(nn.Module):
         dvc = (agg[..., :3] - agg[..., 3:] * x[:, None, :, None, :]).transpose(-1, -2)  # [M, H, N, 3, k]
         s = s + ds.transpose(1, 2).reshape(m, n, c) * inv_deg
         v = v + (dvb + dvc).permute(0, 2, 3, 1, 4).reshape(m, n, 3, c) * inv_deg.unsqueeze(-1)
-        uv, vv = self.U(v), self.V(v)
+        vn = _vector_norm(v)
+        uv, vv = self.U(vn), self.V(vn)
         vnorm = torch.sqrt(vv.pow(2).sum(2) + 1e-8)
-        a_vv, a_sv, a_ss = self.update(torch.cat([s, vnorm], dim=-1)).split(c, dim=-1)
+        a_vv, a_sv, a_ss = self.update(torch.cat([self.norm_u(s), vnorm], dim=-1)).split(c, dim=-1)
         v = v + a_vv.unsqueeze(2) * uv
         s = s + a_sv * (uv * vv).sum(2) + a_ss
         return s, v

@@ -114,3 +114,28 @@ def test_load_none_falls_back_to_shipped_model(tmp_path, monkeypatch):
     monkeypatch.setattr(io, "SHIPPED_MODEL_DIR", tmp_path / "shipped")
     _, spec2 = io.load_denoiser(None)
     assert spec2 == spec
+
+
+@pytest.mark.parametrize("kind", ["pairnet"])
+def test_activations_stay_bounded_on_molecules_unlike_the_training_ones(kind):
+    """Tiny molecules (H2, water, methane) next to a drug-like one, with every weight scaled up 3x (a trained
+    network's gains): the output stays finite and of the same order for all of them. Without normalised
+    layers the per-layer gains multiply and water's output grows geometrically from layer to layer."""
+    torch.manual_seed(0)
+    spec = ModelSpec(size="custom", net=net_preset("base", kind=kind))
+    net = build_denoiser(spec).net.double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(3.0)
+    smiles = ["[H][H]", "O", "C", "CC(C)Cc1ccc(cc1)[C@H](C)C(=O)O"]
+    out = {}
+    for smi in smiles:
+        mol = Chem.AddHs(Chem.MolFromSmiles(smi))
+        AllChem.EmbedMolecule(mol, randomSeed=1)
+        graph = Batch.from_data_list([featurize(mol, spec.features)])
+        x = torch.tensor(mol.GetConformer().GetPositions())
+        with torch.no_grad():
+            out[smi] = net(x, torch.zeros(1, dtype=torch.float64), graph).abs().max().item()
+    big = out[smiles[-1]]
+    assert all(torch.isfinite(torch.tensor(v)) for v in out.values())
+    assert all(v < 100 * big for v in out.values()), out
