@@ -40,7 +40,7 @@ class BenchmarkConfig(StrictModel):
     """Samplers scored side by side on the same molecules, sample count and machine."""
 
     samplers: list[str] = Field(
-        default_factory=lambda: ["bondiff", "etkdg", "etkdg-mmff"], description="samplers to score: bondiff, etkdg, etkdg-mmff"
+        default_factory=lambda: ["bondiff", "etkdg", "etkdg-mmff"], description=f"samplers to score, of {', '.join(KNOWN_SAMPLERS)}"
     )
     samples_per_reference: int = Field(2, ge=1, description="generate this many × K conformers for K references")
     limit: int | None = Field(None, ge=1, description="only the first N reference molecules (after the split filter)")
