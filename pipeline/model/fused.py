@@ -21,7 +21,7 @@ with three observations that change only the order of floating-point sums:
   directions (the sign goes into the ``lin_out`` rows of the reverse direction).
 
 It is used without autograd only (sampling, evaluation); training keeps the reference code, and
-``tests/unit/test_model_fused.py`` checks that both agree.
+``tests/unit/model/test_fused.py`` checks that both agree.
 """
 
 from __future__ import annotations

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("rdkit")
-_spec = importlib.util.spec_from_file_location("_validate_helpers", Path(__file__).parents[1] / "unit" / "_validate_helpers.py")
-H = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(H)
+from tests.helpers import validate as H  # noqa: E402
 
 from pipeline.cli import main  # noqa: E402
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from run_helpers import STAGES, tiny_config  # tests/integration/run_helpers.py
+from tests.integration.run_helpers import STAGES, tiny_config
 
 REPO = Path(__file__).resolve().parents[2]
 AIRFLOW = Path(sys.executable).with_name("airflow")

@@ -8,25 +8,14 @@ saying why, only when it cannot be installed or Playwright is not available.
 
 from __future__ import annotations
 
-import importlib.util
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("rdkit")
-
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_chromium = _load("_chromium", Path(__file__).with_name("_chromium.py"))
-H = _load("_validate_helpers", Path(__file__).parents[1] / "unit" / "_validate_helpers.py")
+from tests.helpers import validate as H  # noqa: E402
+from tests.integration import _chromium  # noqa: E402
 
 
 @pytest.fixture(scope="module")

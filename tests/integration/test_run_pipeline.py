@@ -16,7 +16,7 @@ import pytest
 
 from pipeline.cli import main
 
-from run_helpers import STAGES, tiny_config  # tests/integration/run_helpers.py (shared with the DAG test)
+from tests.integration.run_helpers import STAGES, tiny_config
 
 pytestmark = pytest.mark.slow  # the module's chain runs every stage twice
 

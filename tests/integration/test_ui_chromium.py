@@ -9,7 +9,6 @@ cannot be installed or Playwright is not available.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import socket
@@ -21,9 +20,7 @@ from pathlib import Path
 
 import pytest
 
-_spec = importlib.util.spec_from_file_location("_chromium", Path(__file__).with_name("_chromium.py"))
-_chromium = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_chromium)
+from tests.integration import _chromium
 
 STAGES = ["ingest", "prior", "train", "sample", "validate", "export"]
 EXPERIMENT = "bondiff-ui-test"

@@ -11,7 +11,7 @@ import stat
 import numpy as np
 import pytest
 
-from _ingest_helpers import embedded, xyz_frame
+from tests.helpers.ingest import embedded, xyz_frame
 from pipeline.io_paths import (
     InputFileError,
     OutputPathError,

@@ -3,7 +3,7 @@ import pytest
 from pipeline.builder import BuildConfig
 from pipeline.config import ConfigError, load_config
 
-REPO_CONFIG = __import__("pathlib").Path(__file__).resolve().parents[2] / "configs" / "build_drugs.yaml"
+REPO_CONFIG = __import__("pathlib").Path(__file__).resolve().parents[3] / "configs" / "build_drugs.yaml"
 
 
 def test_shipped_config_loads_and_overrides_apply():

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from pipeline.model.registry import build_net, net_kinds
 from pipeline.model.spec import E3nnNetConfig, ModelSpec, PairNetConfig, net_preset
 
-GOLDEN = Path(__file__).parent / "data" / "shipped_model_golden.npz"
+GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "shipped_model_golden.npz"
 
 
 def test_a_spec_without_kind_is_an_e3nn_spec():

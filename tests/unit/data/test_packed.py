@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
-from _builder_util import HUTCHISON
+from tests.helpers.builder import HUTCHISON
 from rdkit import Chem
 from rdkit.Chem import AllChem
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("rdkit")
-from _validate_helpers import MOLECULES, embed, mirrored, write_generated, write_refset  # noqa: E402
+from tests.helpers.validate import MOLECULES, embed, mirrored, write_generated, write_refset  # noqa: E402
 
 from pipeline.validate import ValidateConfig, run_validate  # noqa: E402
 from pipeline.validate.html_report import verdict  # noqa: E402

@@ -11,7 +11,7 @@ from pipeline.data.dataset import ConformerDataset
 from pipeline.ingest import IngestConfig, run_ingest
 from pipeline.types import StageError
 
-from _ingest_helpers import embedded, hutchison_subset, n_conformer_files, salt, xyz_frame
+from tests.helpers.ingest import embedded, hutchison_subset, n_conformer_files, salt, xyz_frame
 
 N_HUTCHISON = 20
 

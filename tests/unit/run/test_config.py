@@ -9,7 +9,7 @@ import pytest
 from pipeline.config import ConfigError, flatten
 from pipeline.run_config import PipelineConfig, load_pipeline_config
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize("name", ["quickstart.yaml", "qm9_gpu.yaml", "sample_user_sdf.yaml"])

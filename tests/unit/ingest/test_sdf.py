@@ -11,7 +11,7 @@ from pipeline.ingest.records import MolBlockRecord, RecordProblem
 from pipeline.ingest.sdf import read_sdf
 from pipeline.types import RecordError
 
-from _ingest_helpers import embedded, mirrored
+from tests.helpers.ingest import embedded, mirrored
 
 OPTS = PerceptionOptions.from_config(IngestConfig())
 EPHEDRINE = "CN[C@@H](C)[C@H](O)c1ccccc1"

@@ -2,7 +2,7 @@ import gzip
 import zipfile
 
 import pytest
-from _builder_util import MEMBER, SMALL, write_wheel
+from tests.helpers.builder import MEMBER, SMALL, write_wheel
 
 from pipeline.builder.config import SourceConfig
 from pipeline.builder.smiles_source import SourceError, parse_smiles_table, read_source

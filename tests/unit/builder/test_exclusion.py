@@ -1,5 +1,5 @@
 import pytest
-from _builder_util import HUTCHISON
+from tests.helpers.builder import HUTCHISON
 from rdkit import Chem
 
 from pipeline.builder.config import SelectionConfig

@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from _builder_util import HUTCHISON, SMALL, fast_config, write_wheel
+from tests.helpers.builder import HUTCHISON, SMALL, fast_config, write_wheel
 from rdkit import Chem
 from rdkit.Chem import AllChem
 

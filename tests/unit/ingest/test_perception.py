@@ -11,7 +11,7 @@ from pipeline.ingest.records import AtomsRecord, RecordProblem, Template
 from pipeline.ingest.xyz import parse_xyz_text
 from pipeline.types import RecordError
 
-from _ingest_helpers import embedded, mirrored, salt, xyz_frame
+from tests.helpers.ingest import embedded, mirrored, salt, xyz_frame
 
 OPTS = PerceptionOptions.from_config(IngestConfig())
 

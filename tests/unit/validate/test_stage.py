@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("rdkit")
-from _validate_helpers import MOLECULES, embed, mirrored, write_generated, write_refset  # noqa: E402
+from tests.helpers.validate import MOLECULES, embed, mirrored, write_generated, write_refset  # noqa: E402
 
 from pipeline.types import StageError  # noqa: E402
 from pipeline.validate import ValidateConfig, run_validate  # noqa: E402

@@ -1,6 +1,6 @@
 """Extended xyz as ASE itself writes it (not hand-made): charge and energy from the comment line.
 
-``data/ase_written.extxyz`` was written by ASE 3.29.0 (``ase.io.write(path, frames, format="extxyz")``)
+``tests/fixtures/ase_written.extxyz`` was written by ASE 3.29.0 (``ase.io.write(path, frames, format="extxyz")``)
 from RDKit ETKDG conformers (seed 7) of ethanol (charge 0) and methylammonium (charge +1), 2 frames
 each, with a ``SinglePointCalculator`` holding energies of -100 and -101 eV and zero forces, so the
 comment lines read ``Properties=species:S:1:pos:R:3:forces:R:3 charge=... name=... energy=... pbc="F F F"``.
@@ -16,7 +16,7 @@ from pipeline.ingest.extxyz import EV_PER_HARTREE
 from pipeline.ingest.records import AtomsRecord
 from pipeline.ingest.xyz import read_xyz
 
-ASE_FILE = Path(__file__).parent / "data" / "ase_written.extxyz"
+ASE_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "ase_written.extxyz"
 
 
 def test_ase_written_frames_read_with_charges_and_energies():

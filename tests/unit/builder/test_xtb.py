@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from _builder_util import fast_config, write_wheel
+from tests.helpers.builder import fast_config, write_wheel
 from rdkit import Chem
 from rdkit.Chem import AllChem
 

@@ -54,7 +54,7 @@ def test_config_rejects_bad_values():
 
 def test_unavailable_bondiff_is_reported_and_the_others_still_run(tmp_path, monkeypatch):
     pytest.importorskip("rdkit")
-    from _validate_helpers import MOLECULES, write_refset
+    from tests.helpers.validate import MOLECULES, write_refset
 
     from pipeline.benchmark.runner import run_benchmark
 
@@ -70,7 +70,7 @@ def test_unavailable_bondiff_is_reported_and_the_others_still_run(tmp_path, monk
 
 def test_batch_sampler_is_called_per_sample_count_and_failures_are_errors(tmp_path):
     pytest.importorskip("rdkit")
-    from _validate_helpers import MOLECULES, embed
+    from tests.helpers.validate import MOLECULES, embed
     from rdkit import Chem
 
     from pipeline.benchmark.runner import _generate

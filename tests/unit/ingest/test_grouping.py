@@ -10,7 +10,7 @@ from pipeline.ingest.perception import PerceptionOptions, perceive
 from pipeline.ingest.splits import split_of
 from pipeline.ingest.xyz import parse_xyz_text
 
-from _ingest_helpers import embedded, mirrored, xyz_frame
+from tests.helpers.ingest import embedded, mirrored, xyz_frame
 
 OPTS = PerceptionOptions.from_config(IngestConfig())
 
