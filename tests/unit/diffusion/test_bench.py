@@ -1,4 +1,4 @@
-"""The sampler-step benchmark runs end to end on a small batch and prints wall and CPU figures."""
+"""The sampler-step benchmark runs end to end on a small batch and prints its table: the batch it built, one row per operation."""
 
 from __future__ import annotations
 
@@ -19,13 +19,20 @@ def test_synthetic_molecule_is_a_tree_with_the_asked_atom_count():
         assert sorted(set(bonds.ravel().tolist())) == list(range(n)) or n == 1
 
 
-def test_bench_prints_wall_and_cpu_ms_for_every_step(capsys):
+def test_bench_prints_one_row_per_operation_with_consistent_figures(capsys):
     assert main(["--molecules", "6", "--atoms", "12", "--repeats", "2", "--threads", "1", "--dtype", "float64"]) == 0
-    out = capsys.readouterr().out
-    assert "6 molecules" in out and "float64" in out and "torch threads 1" in out
-    assert "CPU ms" in out
-    for name in ["R z draw", *[f"step {m} " for m in SAMPLERS]]:
-        line = next(ln for ln in out.splitlines() if ln.startswith(name))
-        wall, cpu, per_mol = (float(v) for v in re.findall(r"\d+\.\d+", line)[-3:])
-        assert wall > 0 and cpu >= 0
+    lines = capsys.readouterr().out.splitlines()
+    # the batch line describes the batch that was built: the same synthetic graphs (seed 0, 12 atoms ±10 %)
+    rng = np.random.default_rng(0)
+    sizes = [synthetic_molecule(int(rng.integers(10, 14)), rng)[0] for _ in range(6)]
+    assert lines[0] == f"batch: 6 molecules, {sum(sizes)} atoms (Nmax {max(sizes)}), float64, cpu, torch threads 1"
+    assert lines[1].split() == ["operation", "wall", "ms", "CPU", "ms", "CPU", "µs/molecule"]
+    # exactly one row per operation, in order: the prior build, the R z draw, then every sampler
+    rows = lines[2 : 2 + 2 + len(SAMPLERS)]
+    expected = ["build PriorBatch", "R z draw", *[f"step {m} " for m in SAMPLERS]]
+    assert [next((e for e in expected if ln.startswith(e)), None) for ln in rows] == expected
+    assert lines[2 + len(rows)].startswith("memory: ") and len(lines) == 3 + len(rows)
+    for line in rows:
+        wall, cpu, per_mol = (float(v) for v in re.findall(r"-?\d+\.\d+|nan|inf", line)[-3:])
+        assert all(np.isfinite([wall, cpu, per_mol])) and min(wall, cpu, per_mol) >= 0
         assert abs(per_mol - cpu * 1e3 / 6) < 1.0  # µs per molecule = CPU ms / molecules (printed to 0.01 ms)
