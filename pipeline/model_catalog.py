@@ -118,15 +118,18 @@ def describe_spec(info: dict[str, Any]) -> str:
     if info.get("init_from"):
         bits.append(f"fine-tuned from {info['init_from']}")
     if info.get("dataset"):
-        bits.append(f"data: {_dataset_text(Path(str(info['dataset'])))} (dataset {info.get('dataset_hash', '?')})")
+        bits.append(f"data: {_dataset_text(info)} (dataset {info.get('dataset_hash', '?')})")
     return ", ".join(bits)
 
 
-def _dataset_text(path: Path) -> str:
-    """'300 molecules from qm9_sample' when the dataset's manifest is at hand, else the directory's name."""
-    m = _read_json(path / "manifest.json")
-    n = m.get("counts", {}).get("molecules")
-    sources = [Path(str(i.get("path", ""))).name for i in m.get("inputs", []) if i.get("path")]
+def _dataset_text(info: dict[str, Any]) -> str:
+    """'300 molecules from qm9_sample' from the spec's dataset recipe (a spec that recorded a path
+    instead: from the manifest there, when it is at hand), else the dataset's name."""
+    from pipeline.model.provenance import dataset_recipe
+
+    path = Path(str(info["dataset"]))
+    recipe = info.get("dataset_recipe") or dataset_recipe(_read_json(path / "manifest.json"))
+    n, sources = recipe.get("molecules"), recipe.get("inputs") or []
     if n is None:
         return path.name
     return f"{n} molecules" + (f" from {', '.join(sources[:3])}" if sources else "")

@@ -31,12 +31,17 @@ def _dataset_doc(dataset_dir: Path) -> dict[str, Any]:
     return {k: m[k] for k in ("schema_version", "dataset_hash", "counts", "splits", "inputs", "recipe", "source") if k in m}
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def package_model(train_out: str | Path, dest: str | Path, bf16: bool = False, notes: str | None = None) -> Path:
     """Copy the model of a ``bondiff train`` output dir and its record into ``dest`` (atomically)."""
     import torch
 
     from pipeline.atomic import write_dir_atomic
     from pipeline.model.io import SPEC_FILE, WEIGHTS_FILE
+    from pipeline.model.provenance import INPUTS_FILE, portable_info
 
     src, dest = Path(train_out), Path(dest)
     model_dir = src / "model"
@@ -44,6 +49,9 @@ def package_model(train_out: str | Path, dest: str | Path, bf16: bool = False, n
         raise FileNotFoundError(f"{model_dir}: no {SPEC_FILE} (is {src} a finished `bondiff train` output?)")
     spec = json.loads((model_dir / SPEC_FILE).read_text())
     info = spec.get("info", {})
+    # where the dataset and prior were: the train output's inputs.json (older outputs: paths in the spec)
+    where = _read_json(src / INPUTS_FILE) or {k: v for k, v in info.items() if k in ("dataset", "prior") and Path(str(v)).is_absolute()}
+    spec["info"] = portable_info(info)  # the packaged spec names its inputs, it does not point at them
 
     def build(tmp: Path) -> None:
         (tmp / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n")
@@ -56,7 +64,7 @@ def package_model(train_out: str | Path, dest: str | Path, bf16: bool = False, n
         for name in _TRAINING_FILES:
             if (src / name).is_file():
                 shutil.copy2(src / name, training / name)
-        prior_dir, dataset_dir = Path(info.get("prior", "")), Path(info.get("dataset", ""))
+        prior_dir, dataset_dir = Path(str(where.get("prior", ""))), Path(str(where.get("dataset", "")))
         if (prior_dir / "prior.json").is_file():
             shutil.copy2(prior_dir / "prior.json", training / "prior.json")
         if (dataset_dir / "manifest.json").is_file():

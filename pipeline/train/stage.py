@@ -7,6 +7,8 @@ Output directory::
     out_dir/train_summary.json      final metrics, steps, skipped molecules
     out_dir/metrics.csv             every logged metric (step,key,value), also without MLflow
     out_dir/training_curves.png     loss / lr / grad-norm / EMA-sample curves from metrics.csv
+    out_dir/inputs.json             where the dataset and prior were on this machine (for packaging;
+                                    the model's spec.json names them by name and content hash only)
     out_dir/cache/records-<key>.npz featurized molecules (content-keyed; lets a box without RDKit train)
 
 Runs the same way alone or under ``torchrun`` (DDP; only rank 0 logs and writes). Never imports
@@ -24,6 +26,7 @@ from pathlib import Path
 import torch
 
 from pipeline.atomic import umask_mode
+from pipeline.model.provenance import INPUTS_FILE, training_inputs
 from pipeline.train.config import TrainConfig
 from pipeline.types import InputDataset, MetricLogger, NullLogger, StageError, StageResult
 
@@ -109,7 +112,8 @@ def run_train(
             val_records, val_source = train_records, f"{cfg.train_split} (no {cfg.val_split!r} molecules)"
         # the model accepts what the config admitted for training; the largest molecule it saw is recorded
         max_seen = max(r.n_atoms for r in train_records)
-        spec_info = {"dataset_hash": ds.digest, "dataset": str(dataset_dir), "prior": str(prior_dir), "max_train_atoms": max_seen}
+        # names and content hashes only: the spec travels with the model (pipeline/model/provenance.py)
+        spec_info = {**training_inputs(dataset_dir, prior_dir), "dataset_hash": ds.digest, "max_train_atoms": max_seen}
         if init_spec is not None:
             spec = init_spec.model_copy(update={"max_atoms": cfg.max_atoms, "info": {**spec_info, "init_from": cfg.init_from}})
         else:
@@ -158,6 +162,7 @@ def run_train(
                 "skipped": [e.as_dict() for e in errors],
             }
             _write_json(out_dir / "train_summary.json", summary)
+            _write_json(out_dir / INPUTS_FILE, {"dataset": str(dataset_dir.resolve()), "prior": str(prior_dir.resolve())})
             plot_history(out_dir / HISTORY_FILE, out_dir / CURVES_FILE, f"bondiff train: {dataset_dir.name}, {trainer.step} steps")
         barrier(info)
     finally:

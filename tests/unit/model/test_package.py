@@ -45,6 +45,62 @@ def test_package_round_trip_and_record(trained, tmp_path, capsys):
     assert not (dest / "checkpoints").exists() and not (dest / "cache").exists()
 
 
+def _strings(obj):
+    if isinstance(obj, dict):
+        for v in obj.values():
+            yield from _strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _strings(v)
+    elif isinstance(obj, str):
+        yield obj
+
+
+def _absolute(spec: dict) -> list[str]:
+    return [s for s in _strings(spec) if s.startswith(("/", "~")) or (len(s) > 2 and s[1:3] in (":\\", ":/"))]
+
+
+def test_a_written_spec_names_its_inputs_by_name_and_hash_not_path(trained, tmp_path):
+    from pipeline.hashing import file_hash
+
+    root = trained.parent
+    spec = json.loads((trained / "model" / "spec.json").read_text())
+    assert _absolute(spec) == []
+    info = spec["info"]
+    assert info["dataset"] == "ds" and info["prior"] == "prior"
+    assert info["dataset_hash"] == json.loads((root / "ds" / "manifest.json").read_text())["dataset_hash"]
+    assert info["prior_hash"] == file_hash(root / "prior" / "prior.json")
+    assert info["dataset_recipe"]["molecules"] == 2
+    # the machine paths stay in the train output, where packaging reads them
+    assert json.loads((trained / "inputs.json").read_text()) == {"dataset": str((root / "ds").resolve()), "prior": str((root / "prior").resolve())}
+    packed = json.loads((package_model(trained, tmp_path / "m") / "spec.json").read_text())
+    assert _absolute(packed) == [] and packed["info"] == info
+
+
+def test_packaging_an_older_output_replaces_its_spec_paths_by_names(trained, tmp_path):
+    import shutil
+
+    old = shutil.copytree(trained, tmp_path / "old")
+    (old / "inputs.json").unlink()
+    spec = json.loads((old / "model" / "spec.json").read_text())
+    new_info = spec["info"]
+    root = trained.parent.resolve()
+    spec["info"] = {"dataset_hash": new_info["dataset_hash"], "dataset": str(root / "ds"), "prior": str(root / "prior"), "steps": 3}
+    (old / "model" / "spec.json").write_text(json.dumps(spec))
+    dest = package_model(old, tmp_path / "m")
+    packed = json.loads((dest / "spec.json").read_text())
+    assert _absolute(packed) == []
+    assert packed["info"] == {**{k: new_info[k] for k in ("dataset", "dataset_hash", "dataset_recipe", "prior", "prior_hash")}, "steps": 3}
+    assert {"prior.json", "dataset.json"} <= {p.name for p in (dest / "training").iterdir()}
+
+
+def test_the_shipped_spec_holds_no_machine_path():
+    from pipeline.model.io import SHIPPED_MODEL_DIR
+
+    spec = json.loads((SHIPPED_MODEL_DIR / "spec.json").read_text())
+    assert _absolute(spec) == [] and spec["info"]["dataset_hash"] and spec["info"]["prior_hash"]
+
+
 def test_bf16_halves_the_weights_and_still_loads(trained, tmp_path):
     full = package_model(trained, tmp_path / "f32")
     half = package_model(trained, tmp_path / "bf16", bf16=True)
