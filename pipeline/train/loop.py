@@ -23,8 +23,12 @@ from pipeline.train.ema import EMA
 from pipeline.train.evaluate import sample_validity, validation_loss
 from pipeline.train.loss import x0_loss
 from pipeline.train.stop import StopRequest
+from pipeline.types import StageError
 
-__all__ = ["lr_factor", "Trainer"]
+__all__ = ["lr_factor", "Trainer", "MAX_NONFINITE_STEPS"]
+
+#: consecutive steps with a non-finite loss or gradient after which training stops with an error
+MAX_NONFINITE_STEPS = 20
 
 
 def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
@@ -80,6 +84,8 @@ class Trainer:
         self.train_seconds = 0.0
         self.cpu_seconds = 0.0  # CPU time of training steps over the whole run (all stretches, this rank); checkpointed
         self.session_cpu_seconds = 0.0  # this stretch only (cpu_budget_s)
+        self.skipped_steps = 0  # steps whose loss or gradient was not finite: no update (whole run; checkpointed)
+        self.nonfinite_run = 0  # how many of them in a row, up to now
         self.stopped_by: str | None = None  # "cpu_budget_s" or the signal that asked to stop (SIGTERM, SIGINT)
 
     # -- state ---------------------------------------------------------------------------------
@@ -97,6 +103,8 @@ class Trainer:
             "batch_in_epoch": self.batch_in_epoch,
             "molecules_seen": self.molecules_seen,
             "cpu_seconds": self.cpu_seconds,
+            "skipped_steps": self.skipped_steps,
+            "nonfinite_run": self.nonfinite_run,
             **self.extra_state(),
         }
 
@@ -112,6 +120,8 @@ class Trainer:
         self.batch_in_epoch = int(state["batch_in_epoch"])
         self.molecules_seen = int(state.get("molecules_seen", 0))
         self.cpu_seconds = float(state.get("cpu_seconds", 0.0))
+        self.skipped_steps = int(state.get("skipped_steps", 0))
+        self.nonfinite_run = int(state.get("nonfinite_run", 0))
 
     def save(self, name: str = "last.pt") -> Path | None:
         if not self.info.is_main:
@@ -131,10 +141,16 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.core.parameters(), self.cfg.optim.grad_clip)
+        loss_value = float(all_reduce_mean(loss.detach(), self.info))
+        if not (math.isfinite(float(grad_norm)) and math.isfinite(loss_value)):
+            # gradients are all-reduced, so every rank takes the same decision: no update from this batch
+            self._skip_nonfinite(loss_value, float(grad_norm))
+            return {"skipped_steps": 1.0, "molecules": float(batch.num_molecules * self.info.world)}
+        self.nonfinite_run = 0
         self.optimizer.step()
         self.scheduler.step()
         self.ema.update(self.core)
-        metrics = {"loss": float(all_reduce_mean(loss.detach(), self.info)), "grad_norm": float(grad_norm)}
+        metrics = {"loss": loss_value, "grad_norm": float(grad_norm), "skipped_steps": 0.0}
         nb = self.cfg.loss.t_buckets
         bucket = (t.cpu() * nb).long().clamp(max=nb - 1)
         for b in range(nb):
@@ -143,6 +159,19 @@ class Trainer:
                 metrics[f"loss_t{b}"] = float(per_mol.cpu()[sel].mean())
         metrics["molecules"] = float(batch.num_molecules * self.info.world)
         return metrics
+
+    def _skip_nonfinite(self, loss: float, grad_norm: float) -> None:
+        """A batch gave a non-finite loss or gradient: no parameter update; too many in a row is an error."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()  # the schedule stays a function of the step
+        self.skipped_steps += 1
+        self.nonfinite_run += 1
+        if self.nonfinite_run >= MAX_NONFINITE_STEPS:
+            raise StageError(
+                f"training diverged: {self.nonfinite_run} steps in a row up to step {self.step + 1} had a non-finite "
+                f"loss or gradient (last: loss {loss}, gradient norm {grad_norm}); the weights were not updated by "
+                f"them. Resume from an earlier checkpoint with a lower learning rate (optim.lr) or grad_clip"
+            )
 
     # -- evaluation ------------------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
@@ -236,6 +265,7 @@ class Trainer:
         agg = {k: sum(m[k] for m in window if k in m) / sum(1 for m in window if k in m) for k in keys if k != "molecules"}
         agg["cpu_hours"] = window[-1]["cpu_hours"]  # cumulative: the last value, not the window mean
         agg["molecules"] = float(sum(m["molecules"] for m in window))  # trained in this window (exact count)
+        agg["skipped_steps"] = float(sum(m.get("skipped_steps", 0.0) for m in window))  # non-finite batches in this window
         agg["molecules_per_s"] = agg["molecules"] / max(seconds, 1e-9)
         agg["lr"] = float(self.scheduler.get_last_lr()[0])
         agg["epoch"] = float(self.epoch)

@@ -157,6 +157,7 @@ def run_train(
                 "world_size": info.world,
                 "cpu_hours": trainer.cpu_seconds / 3600.0,
                 "stopped_by": trainer.stopped_by or "max_steps",
+                "skipped_steps": trainer.skipped_steps,
                 "device": str(device),
                 "metrics": metrics,
                 "skipped": [e.as_dict() for e in errors],

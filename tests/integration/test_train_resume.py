@@ -138,6 +138,48 @@ def test_a_stop_signal_ends_the_stretch_cleanly_and_resume_continues(data, tmp_p
     assert second.metrics["steps"] == 10
 
 
+def _poisoned_loss(monkeypatch, bad_calls):
+    """Make the training loss NaN on the calls whose number is in ``bad_calls`` (1-based; a set or 'all')."""
+    import pipeline.train.loop as loop
+
+    real, calls = loop.x0_loss, {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        calls["n"] += 1
+        loss, per_mol, t = real(*args, **kwargs)
+        if bad_calls == "all" or calls["n"] in bad_calls:
+            loss = loss * float("nan")
+        return loss, per_mol, t
+
+    monkeypatch.setattr(loop, "x0_loss", poisoned)
+
+
+def test_a_non_finite_batch_is_skipped_and_counted(data, tmp_path, monkeypatch):
+    import json
+
+    ds, prior = data
+    _poisoned_loss(monkeypatch, {3, 4})
+    out = run_train(_cfg("pairnet"), ds, prior, tmp_path / "o", NullLogger())
+    assert out.metrics["steps"] == 10
+    state = load_checkpoint(tmp_path / "o" / "checkpoints" / "last.pt")
+    assert state["skipped_steps"] == 2 and all(torch.isfinite(v).all() for v in state["model"].values())
+    assert json.loads((tmp_path / "o" / "train_summary.json").read_text())["skipped_steps"] == 2
+    skipped = read_history(tmp_path / "o" / HISTORY_FILE)["skipped_steps"]
+    assert sum(v for _, v in skipped) == 2
+
+
+def test_a_diverged_run_stops_with_a_clear_error(data, tmp_path, monkeypatch):
+    from pipeline.train.loop import MAX_NONFINITE_STEPS
+    from pipeline.types import StageError
+
+    ds, prior = data
+    _poisoned_loss(monkeypatch, "all")
+    cfg = _cfg("pairnet")
+    cfg.max_steps = MAX_NONFINITE_STEPS + 5
+    with pytest.raises(StageError, match=f"{MAX_NONFINITE_STEPS} steps in a row .* non-finite"):
+        run_train(cfg, ds, prior, tmp_path / "o", NullLogger())
+
+
 def test_resume_refuses_a_different_model(data, tmp_path):
     ds, prior = data
     cfg = _cfg()
