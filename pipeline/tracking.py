@@ -1,4 +1,4 @@
-"""MLflow tracking around stage calls (DESIGN §4). Stages never import this module.
+"""MLflow tracking around stage calls (docs/design.md §4). Stages never import this module.
 
 * Default store: ``sqlite:///<workdir>/mlflow.db`` with artifacts in ``<workdir>/mlartifacts`` (for any
   SQLite store: ``mlartifacts/`` next to its file, never the current directory by accident);

@@ -1,4 +1,4 @@
-"""``run_build``: the drug-like training-data builder stage (issue 9, data part).
+"""``run_build``: the drug-like training-data builder stage (docs/training-data.md).
 
 source SMILES (PyPI package file) -> seeded selection + filters + benchmark exclusion + stereo
 assignment -> ETKDGv3 + MMFF (+ optional GFN2-xTB) ensembles in worker processes -> a conformer

@@ -1,4 +1,4 @@
-"""Discrete DDPM quantities (notes 02–04) and how they relate to the continuous schedule.
+"""Discrete DDPM quantities and how they relate to the continuous schedule (docs/diffusion.md).
 
 * :func:`discretize`: for a continuous VP schedule and ``T`` steps on the grid ``t_i = t_max·i/T``
   (``t_0 = 0`` is the data; ``t_i < t_min`` are clamped by the schedule), ``ᾱ_i = α(t_i)²``, ``β_i = 1 − ᾱ_i/ᾱ_{i−1}``, ``α_i = 1 − β_i``;

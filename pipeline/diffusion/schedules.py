@@ -1,4 +1,4 @@
-"""Variance-preserving noise schedules (DESIGN §2, notes 01–03).
+"""Variance-preserving noise schedules (docs/design.md §2, docs/diffusion.md).
 
 A schedule is ``α_t`` with ``σ_t² = 1 − α_t²`` on ``t ∈ [0, 1]`` (0 = data, 1 = prior). From
 ``log α_t`` and its derivative every schedule derives
@@ -13,7 +13,7 @@ cosine schedule ``α_1 = 0`` (``h`` blows up), so ``t_max < 1`` there. Inputs ma
 or tensors of any shape; results are tensors of the same shape (float64 for Python floats).
 
 Schedules: ``cosine`` (default, Nichol & Dhariwal, ``s = 0.008``), ``linear`` (β linear in t,
-Song et al. ``β_min = 0.1, β_max = 20``) and ``quadratic`` (β quadratic in t as in note 03,
+Song et al. ``β_min = 0.1, β_max = 20``) and ``quadratic`` (β quadratic in t,
 ``β(t) = β_min + (β_max − β_min) t²``, default ``β_max = 40`` so that ``α_1² ≈ 1.5e-6``).
 """
 

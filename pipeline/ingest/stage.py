@@ -1,4 +1,4 @@
-"""The ingest stage: input paths -> a conformer dataset directory (DESIGN §3) + report.
+"""The ingest stage: input paths -> a conformer dataset directory (docs/design.md §3) + report.
 
 ``run_ingest(cfg, paths, out_dir, force=False) -> StageResult``:
 

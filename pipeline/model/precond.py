@@ -1,6 +1,6 @@
 r"""EDM-style preconditioning for Σ-shaped noise: ``Denoiser(x_t, t, graph) -> x̂₀`` (centred).
 
-Derivation. The forward kernel is ``x_t = α x₀ + σ R z`` with ``RRᵀ = Σ`` (DESIGN §2). Model the
+Derivation. The forward kernel is ``x_t = α x₀ + σ R z`` with ``RRᵀ = Σ`` (docs/design.md §2). Model the
 data at the scale of the calibrated prior, ``x₀ ~ N(0, s² Σ)`` (``s = spec.sigma_data``; the prior
 stage calibrates Σ to the data, so ``s ≈ 1``). Then ``x_t ~ N(0, (α² s² + σ²) Σ)`` and, because
 every covariance is a multiple of the *same* Σ, the Gaussian posterior mean is a scalar multiple

@@ -1,6 +1,6 @@
 """Bond graph → bond-shaped covariance: ``J = c·(L + κL² + λM)``, ``Σ = P J⁺ P``, ``R = P U diag(d^-1/2)``.
 
-Conventions (DESIGN §2):
+Conventions (docs/design.md §2):
 
 * ``L`` is the graph Laplacian of the molecule *including hydrogens*. By default it is
   **unweighted** (every bond weighs 1, whatever its order); ``weighted=True`` uses the bond order

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 __all__ = ["main", "bench_bondiff", "bench_etkdg"]
 
-# the repository's copy of ../shared/data/hutchison_dev (data/README.md), so a fresh clone has it
+# the drug-like development reference set shipped with the repository (data/README.md)
 DEFAULT_SMI = Path(__file__).resolve().parents[2] / "data" / "hutchison_dev" / "molecules.smi"
 
 

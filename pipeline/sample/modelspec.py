@@ -24,11 +24,11 @@ def spec_max_atoms(spec: Any) -> int | None:
 
 
 def spec_prior_params(spec: Any) -> Any:
-    """``pipeline.prior.PriorParams`` from ``ModelSpec.prior`` (a ``PriorSettings``)."""
+    """The model's ``pipeline.prior.PriorParams`` (``ModelSpec.prior``)."""
     p = _spec_get(spec, "prior", "prior_params")
     if p is None:
         raise ValueError("model spec has no prior parameters (ModelSpec.prior)")
-    return p.to_params() if hasattr(p, "to_params") else p
+    return p
 
 
 def spec_schedule(spec: Any):

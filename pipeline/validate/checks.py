@@ -1,4 +1,4 @@
-"""Per-conformer validity checks with RDKit (DESIGN §5), one column per check.
+"""Per-conformer validity checks with RDKit (docs/design.md §5), one column per check.
 
 :class:`MoleculeChecker` precomputes everything that depends only on the intended molecule (the
 graph with charges and the stereo the user asked for): distance-geometry bounds, which pairs are

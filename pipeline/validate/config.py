@@ -60,7 +60,7 @@ class CheckConfig(StrictModel):
 
 
 class MetricsConfig(StrictModel):
-    """Ensemble metrics against reference conformers (DESIGN §5)."""
+    """Ensemble metrics against reference conformers (docs/design.md §5)."""
 
     delta: float = Field(0.75, gt=0, description="primary coverage threshold δ in Å (0.75 drug-like, 0.5 QM9-size)")
     extra_deltas: list[float] = Field(default_factory=lambda: [0.5, 0.1], description="also reported at these δ")

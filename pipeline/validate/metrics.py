@@ -1,4 +1,4 @@
-"""Ensemble metrics against reference conformers (DESIGN §5).
+"""Ensemble metrics against reference conformers (docs/design.md §5).
 
 For a molecule with K references and L generated conformers, ``D[k, l]`` is the heavy-atom RMSD
 (``RemoveHs``) after optimal superposition over all symmetry-equivalent atom maps, without

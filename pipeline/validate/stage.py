@@ -142,7 +142,7 @@ def run_validate(cfg: ValidateConfig, generated: Path, reference: Path | None, o
             if res.rows:
                 tasks.append(RmsdTask(res.gen.with_conformers(), ref.molecule(i), cfg.metrics.max_matches))
                 scored.append(res)
-            else:  # no usable sample at all: coverage 0 (DESIGN §5)
+            else:  # no usable sample at all: coverage 0 (docs/design.md §5)
                 res.metrics = coverage_metrics(np.full((ref.dataset.entries[i].n_conformers, 0), np.nan), cfg.metrics.deltas)
                 curves.append((np.zeros_like(grid), np.zeros_like(grid)))
         for res, D in zip(scored, rmsd_matrices(tasks, cfg.workers)):

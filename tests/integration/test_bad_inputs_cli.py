@@ -1,4 +1,4 @@
-"""Issue 16: a generated folder of bad files, walked through ingest, sample, validate and prior.
+"""A generated folder of bad files, walked through ingest, sample, validate and prior.
 
 One table, one row per case: the command line, the exit code, what the message must name (file,
 record, reason), the good records that must come through, and the output that must not exist

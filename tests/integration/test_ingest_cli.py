@@ -42,7 +42,7 @@ def test_no_good_record_exits_non_zero_with_one_line(tmp_path, capsys):
     rc, stdout, stderr = _run(["ingest", str(tmp_path / "bad.xyz"), str(tmp_path / "gone.sdf"), "--out", str(tmp_path / "o"), "--no-track"], capsys)
     assert rc == 1
     lines = stderr.strip().splitlines()
-    # one summary line, then every record error (nothing was written that would list them; issue 16)
+    # one summary line, then every record error (nothing was written that would list them)
     assert len(lines) == 3 and "no good record in 2 records" in lines[0] and "bad.xyz" in lines[0]
     assert "bad.xyz [record 1]" in lines[1] and "gone.sdf [record -]: no such file" in lines[2]
     assert not (tmp_path / "o").exists()

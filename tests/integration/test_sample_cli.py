@@ -65,7 +65,7 @@ def test_sample_tracked_then_export(mlflow_store, tmp_path, model_dir, capsys):
     capsys.readouterr()
     assert main(["export", "--run-id", "0123456789abcdef", "--out", str(tmp_path / "none.sdf")]) == 2
     assert "no MLflow run" in capsys.readouterr().err
-    # issue 16: --only-valid on a sample run is a usage error naming the run (not a vanished temp folder)
+    # --only-valid on a sample run is a usage error naming the run (not a vanished temp folder)
     assert main(["export", "--run-id", run.info.run_id, "--only-valid", "--out", str(tmp_path / "v.sdf")]) == 2
     err = capsys.readouterr().err
     assert "--only-valid needs a validate run" in err and run.info.run_id in err and "bondiff-export-" not in err

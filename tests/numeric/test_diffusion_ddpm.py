@@ -1,4 +1,4 @@
-"""Discrete DDPM quantities (notes 02–04) vs the continuous schedule (float64)."""
+"""Discrete DDPM quantities vs the continuous schedule (float64; docs/diffusion.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 16, one regression test per class: output paths, encodings, compressed and special files,
+"""One regression test per class of bad input: output paths, encodings, compressed and special files,
 impossible geometry, RDKit's messages, counter-ions, atomic writes under the umask."""
 
 from __future__ import annotations

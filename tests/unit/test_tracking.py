@@ -46,7 +46,7 @@ def test_artifacts_of_a_sqlite_store_live_next_to_it(tmp_path, monkeypatch):
 
 
 def test_summary_metrics_do_not_start_curves_at_step_0_and_experiments_open_on_runs(tmp_path, mlflow_store):
-    """Issue 16 item 8: a summary metric that is also a curve goes at the curve's last step (not at
+    """A summary metric that is also a curve goes at the curve's last step (not at
     MLflow's default step 0, which put the final value at the start of every training curve); a
     bondiff experiment is tagged so MLflow 3 opens its runs view, not the GenAI view."""
     from pipeline.tracking import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, track_stage

@@ -29,7 +29,7 @@ def test_it_reads_and_matches_its_manifest(ds):
     assert ds.n_conformers == mf["counts"]["conformers"] and len(ds.atomic_numbers) == mf["counts"]["atoms"]
     assert {s: len(ds.split_indices(s)) for s in ("train", "val", "test")} == {s: mf["splits"].get(s, 0) for s in ("train", "val", "test")}
     assert np.isfinite(ds.coords).all() and np.isfinite(ds.energies).all()
-    assert sum(p["bytes"] for p in mf["parts"]) <= 60 * 2**20  # the size target
+    assert sum(p["bytes"] for p in mf["parts"]) <= 60 * 2**20  # the size target: 60 MiB in the repository
 
 
 def test_parts_record_their_recipe(ds):

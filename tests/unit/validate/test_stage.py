@@ -76,7 +76,7 @@ def test_validate_without_reference_checks_only(tmp_path):
     sdf = write_generated(tmp_path / "g.sdf", [("cation", smi, embed(smi, 2, seed=3))])
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "cov_vs_delta.png").write_bytes(b"left over from an earlier run with a reference")
-    (tmp_path / "r" / "summary.json").write_text("{}\n")  # an earlier report: may be replaced (issue 16)
+    (tmp_path / "r" / "summary.json").write_text("{}\n")  # an earlier report: may be replaced
     res = run_validate(cfg(tmp_path), sdf, None, tmp_path / "r")
     assert res.metrics["validity"] == 1.0 and "COV-R_mean" not in res.metrics
     assert not (tmp_path / "r" / "cov_vs_delta.png").exists()
