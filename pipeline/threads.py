@@ -13,9 +13,7 @@ def torch_threads(n: int | None = 1) -> Iterator[None]:
     """Run torch with ``n`` intra-op threads (None or 0: leave torch's default), then restore the old count.
 
     The denoiser's tensors are small (tens of atoms per molecule): OpenMP threads mostly spin and
-    synchronise. Measured on the 2-core box with one other busy process: 5 paracetamol conformers,
-    20 PF-ODE steps with the shipped model, 35 CPU-s with torch's default 2 threads vs 5.2 CPU-s with 1;
-    the tiny denoiser's forward pass 0.42 s vs 0.009 s at load 5 (~40x).
+    synchronise, most of all on shared, busy cores (figures in docs/sample.md, "Throughput benchmark").
     """
     import torch
 

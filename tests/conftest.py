@@ -40,8 +40,8 @@ def _empty_store_template(root: Path) -> Path:
 def new_mlflow_store(tmp_path_factory) -> Callable[[Path], str]:
     """``make(directory)`` puts an empty MLflow SQLite store at ``directory/mlflow.db``; returns its URI.
 
-    Creating a store runs MLflow's whole alembic migration chain (2 s CPU, ~15 s wall on the loaded
-    2-core box), so it is done once per session, lazily, and every store is a copy of that one.
+    Creating a store runs MLflow's whole alembic migration chain (seconds of CPU), so it is done once
+    per session, lazily, and every store is a copy of that one.
     """
     template: list[Path] = []
 
@@ -103,8 +103,8 @@ def data_dir() -> Path:
 
 @pytest.fixture(autouse=True, scope="session")
 def _torch_threads():
-    """One intra-op thread: the models in tests are tiny, and on a loaded 2-core CI box extra
-    threads make small-tensor code an order of magnitude slower (measured 17x on the samplers)."""
+    """One intra-op thread: the models in tests are tiny, and on busy shared cores extra threads
+    make small-tensor code an order of magnitude slower (pipeline/threads.py)."""
     from pipeline.threads import torch_threads
 
     with torch_threads(1):

@@ -32,7 +32,7 @@ class BondiffSamplerConfig(StrictModel):
     def _settings_are_sample_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
         from pipeline.sample.config import SampleConfig
 
-        SampleConfig.model_validate(value)  # unknown keys / wrong types are errors now, not after the baselines ran
+        SampleConfig.model_validate(value)  # unknown keys / wrong types are errors here, before any baseline runs
         return value
 
 

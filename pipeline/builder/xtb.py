@@ -28,7 +28,7 @@ def xtb_available() -> bool:
 
 
 def _thread_limit(n: int):
-    """Cap OpenMP/BLAS threads (tblite's OpenMP spins badly on a shared 2-core box)."""
+    """Cap OpenMP/BLAS threads (tblite's OpenMP threads spin when the cores are shared)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn (an mlflow dependency)

@@ -23,10 +23,10 @@ class PriorParams(StrictModel):
     (κ, bending: stiffens chains so the prior is as extended as real molecules) and ``lam`` (λ,
     keeps fragments together) are dimensionless. ``lam_mode`` picks ``M``: ``"identity"`` (``M = I``,
     λ on every mode) or ``"fragments"`` (λ on the fragment-centroid modes only; see ``graph.py``).
-    ``prior.json`` (written by ``bondiff prior``) holds these under ``"params"``; a ``prior.json``
-    written before κ existed loads with ``kappa = 0``, one written before ``lam_mode`` with
-    ``"identity"``. ``lam_mode="identity"`` is left out of the serialised form, so every spec and
-    cache key of an identity-mode prior is byte-for-byte what it was before the field existed.
+    ``prior.json`` (written by ``bondiff prior``) holds these under ``"params"``; a missing ``kappa``
+    reads as 0 and a missing ``lam_mode`` as ``"identity"``. ``lam_mode="identity"`` is left out of
+    the serialised form, so the spec and cache key of an identity-mode prior do not depend on
+    whether the reader knows the field.
     """
 
     c: float = Field(2.0, gt=0, description="stiffness scale of J, Å^-2")

@@ -1,7 +1,8 @@
 """The shipped conformers in data/sdf are physically possible: no atoms on top of each other.
 
-A salt's fragments once overlapped (the Cl- of diphenhydramine.HCl 0.76-1.17 A from a C or O atom:
-ETKDG embeds fragments about the same origin and MMFF94 by default ignores inter-fragment forces).
+Salts are the risk: ETKDG embeds fragments about the same origin and MMFF94 by default ignores
+inter-fragment forces, so a counter-ion can end up inside its partner (e.g. the Cl- of
+diphenhydramine.HCl 0.76-1.17 A from a C or O atom).
 """
 
 from __future__ import annotations
