@@ -11,14 +11,12 @@ run never loses the records of the stages that finished.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.atomic import umask_mode
+from pipeline.atomic import write_file_atomic
 from pipeline.hashing import path_hash
 
 __all__ = ["StageRecord", "RunState", "STATE_FILE", "hash_outputs"]
@@ -93,12 +91,4 @@ class RunState:
 
     def save(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=self.workdir)
-        umask_mode(tmp)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump({"version": STATE_VERSION, "stages": self._records}, fh, indent=1, sort_keys=True)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_file_atomic(self.path, json.dumps({"version": STATE_VERSION, "stages": self._records}, indent=1, sort_keys=True))

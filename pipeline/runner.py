@@ -24,14 +24,12 @@ import contextlib
 import json
 import logging
 import math
-import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from pipeline.atomic import temp_dir
+from pipeline.atomic import write_dir_atomic
 from pipeline.config import config_hash
 from pipeline.hashing import combine_hashes
 from pipeline.run_config import PipelineConfig
@@ -162,18 +160,17 @@ def execute_stage(
         return cached
 
     final = Path(cfg.workdir) / stage / key
-    final.parent.mkdir(parents=True, exist_ok=True)
 
     def call(logger) -> StageResult:
-        tmp = temp_dir(final)
-        try:
-            ctx = StageContext(out_dir=tmp, upstream=upstream, force=force, logger=logger)
-            result = spec.call(cfg, ctx)
+        made: list[tuple[StageResult, Path]] = []
+
+        def build(tmp: Path) -> None:
+            result = spec.call(cfg, StageContext(out_dir=tmp, upstream=upstream, force=force, logger=logger))
             _write_errors(result, tmp)
-            _commit_dir(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            made.append((result, tmp))
+
+        write_dir_atomic(final, build)
+        result, tmp = made[0]
         result.tags.setdefault("cache_key", key)
         return _relocate(result, tmp, final)
 
@@ -206,17 +203,6 @@ def _write_errors(result: StageResult, out_dir: Path) -> None:
         p = out_dir / f"{result.stage}_errors.json"
         p.write_text(json.dumps([e.as_dict() for e in result.errors], indent=1) + "\n")
         result.artifacts.append(p)
-
-
-def _commit_dir(tmp: Path, final: Path) -> None:
-    """Replace ``final`` by ``tmp`` (the old one is only removed once the new one is in place)."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}-{time.time_ns()}")
-        os.replace(final, old)
-    os.replace(tmp, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _relocate(result: StageResult, tmp: Path, final: Path) -> StageResult:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.benchmark.config import BenchmarkConfig
-from pipeline.atomic import atomic_file
+from pipeline.atomic import write_file_atomic
 from pipeline.benchmark.geometry import local_geometry_errors
 from pipeline.benchmark.html import benchmark_html
 from pipeline.benchmark.samplers import SamplerUnavailable, get_sampler
@@ -191,12 +191,11 @@ def run_benchmark(cfg: BenchmarkConfig, reference: Path, out_dir: Path) -> Stage
         "table": table,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "benchmark.json").write_text(json.dumps(_clean(report), indent=2) + "\n")
+    write_file_atomic(out_dir / "benchmark.json", json.dumps(_clean(report), indent=2) + "\n")
     text = format_table(table, status, deltas)
-    (out_dir / "table.txt").write_text(text + "\n")
-    (out_dir / "table.md").write_text(markdown_table(table, status, deltas) + "\n")
-    with atomic_file(out_dir / "report.html") as tmp:
-        tmp.write_text(benchmark_html(_clean(report), cfg.bondiff.model))
+    write_file_atomic(out_dir / "table.txt", text + "\n")
+    write_file_atomic(out_dir / "table.md", markdown_table(table, status, deltas) + "\n")
+    write_file_atomic(out_dir / "report.html", benchmark_html(_clean(report), cfg.bondiff.model))
     metrics = {f"{s}.{k}": float(v) for s, row in table.items() for k, v in row.items() if isinstance(v, (int, float)) and np.isfinite(v)}
     return StageResult(
         stage="benchmark",

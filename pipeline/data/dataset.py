@@ -23,8 +23,6 @@ stereo and charges can be rebuilt for any molecule without pickles (:meth:`Molec
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -234,13 +232,13 @@ class DatasetWriter:
 
     def commit(self, manifest: dict[str, Any] | None = None, overwrite: bool = True) -> Path:
         """Write everything to a temp dir next to ``out_dir`` and rename it into place."""
+        from pipeline.atomic import write_dir_atomic
         from pipeline.hashing import path_hash
 
-        self.out_dir.parent.mkdir(parents=True, exist_ok=True)
-        from pipeline.atomic import temp_dir
+        if not overwrite and self.out_dir.exists():
+            raise FileExistsError(self.out_dir)
 
-        tmp = temp_dir(self.out_dir)  # readable as the umask allows (mkdtemp alone makes it private)
-        try:
+        def build(tmp: Path) -> None:
             n_atoms = [z.shape[0] for z in self._z]
             n_confs = [c.shape[0] for c in self._coords]
             arrays = {
@@ -280,16 +278,5 @@ class DatasetWriter:
                 mf["counts"].update(counts)
             mf["counts"]["errors"] = len(mf.get("errors", []))
             (tmp / "manifest.json").write_text(json.dumps(mf, indent=2, sort_keys=False) + "\n")
-            if self.out_dir.exists():
-                if not overwrite:
-                    raise FileExistsError(self.out_dir)
-                old = self.out_dir.with_name(f".{self.out_dir.name}.old-{os.getpid()}")
-                os.replace(self.out_dir, old)
-                os.replace(tmp, self.out_dir)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, self.out_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return self.out_dir
+
+        return write_dir_atomic(self.out_dir, build)

@@ -30,8 +30,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
@@ -39,7 +37,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pipeline.atomic import umask_mode
+from pipeline.atomic import write_file_atomic
 from pipeline.types import StageError
 
 __all__ = [
@@ -134,15 +132,12 @@ def pack_part(ds, keep: Sequence[int], path: str | Path) -> dict[str, Any]:
         "molecules_jsonl": np.frombuffer(table, dtype=np.uint8),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as fh:  # a file object: np.savez_compressed appends ".npz" to a name without it
             np.savez_compressed(fh, **arrays)
-        umask_mode(tmp)  # as open() would: readable as the umask allows
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    write_file_atomic(path, write)
     splits: dict[str, int] = {}
     for e in entries:
         splits[e.split] = splits.get(e.split, 0) + 1
@@ -225,13 +220,5 @@ def write_manifest(root: str | Path, manifest: dict[str, Any]) -> Path:
     """Write ``manifest.json`` atomically (temp + rename)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".manifest.json.tmp-", dir=root)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(manifest, indent=1, sort_keys=False) + "\n")
-        umask_mode(tmp)  # as open() would: readable as the umask allows
-        os.replace(tmp, root / "manifest.json")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_file_atomic(root / "manifest.json", json.dumps(manifest, indent=1, sort_keys=False) + "\n")
     return root / "manifest.json"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pipeline.atomic import atomic_file, write_dir_atomic
+from pipeline.atomic import write_dir_atomic, write_file_atomic
 
 from pipeline.export.config import ExportConfig
 from pipeline.export.sdfio import SdfRecord, format_record, read_records
@@ -25,11 +25,6 @@ def safe_filename(name: str, used: set[str]) -> str:
         cand, k = f"{stem}_{k}", k + 1
     used.add(cand.lower())
     return cand
-
-
-def _write_text(path: Path, text: str) -> None:
-    with atomic_file(path) as tmp:
-        tmp.write_text(text)
 
 
 def _write_dir(out: Path, groups: dict[tuple[str, str], list[SdfRecord]]) -> int:
@@ -87,7 +82,8 @@ def run_export(cfg: ExportConfig, source_dir: Path, out: Path) -> StageResult:
     if cfg.per_molecule:
         _write_dir(out, groups)
     else:
-        _write_text(out, "".join(format_record(r) for r in kept))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_file_atomic(out, "".join(format_record(r) for r in kept))
     metrics = {
         "records_in": float(n_in),
         "records_out": float(len(kept)),

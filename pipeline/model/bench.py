@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from pipeline.atomic import write_file_atomic
+
 __all__ = ["main", "bench_rows", "MOLECULES"]
 
 # drug-like molecules of about 20 / 45 / 90 atoms with explicit hydrogens
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = bench_rows(threads, sizes, args.repeats, kinds, presets)
     print(_table(rows))
     if args.json:
-        args.json.write_text(json.dumps(summary(rows, DEFAULT_KIND), indent=2) + "\n")
+        write_file_atomic(args.json, json.dumps(summary(rows, DEFAULT_KIND), indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0
 

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from pipeline.atomic import write_file_atomic
+
 __all__ = ["main", "steps_for"]
 
 
@@ -130,7 +132,7 @@ def plot(curves: Sequence[Path], out: Path) -> None:
                 ax.legend(fontsize=8)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    write_file_atomic(out, lambda tmp: fig.savefig(tmp, dpi=110))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -182,9 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rows.append(_point(args, molecules, ref.path, model, spec, sampler, evals))
                 print(_table(rows[-1:]).splitlines()[-1], flush=True)
                 args.out.mkdir(parents=True, exist_ok=True)
-                (args.out / "curve.json").write_text(json.dumps({"label": label, "model": model_identity(args.model, model),
-                                                                "samples": args.samples, "molecules": len(molecules), "delta": args.delta,
-                                                                "rows": rows}, indent=1) + "\n")
+                doc = {"label": label, "model": model_identity(args.model, model), "samples": args.samples,
+                       "molecules": len(molecules), "delta": args.delta, "rows": rows}
+                write_file_atomic(args.out / "curve.json", json.dumps(doc, indent=1) + "\n")
     print()
     print(_table(rows))
     return 0

@@ -13,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from pipeline.atomic import atomic_file as atomic_path  # one atomic writer (pipeline/atomic.py)
+from pipeline.atomic import write_file_atomic
 
-__all__ = ["atomic_path", "write_sdf", "conformer_records"]
+__all__ = ["write_sdf", "conformer_records"]
 
 CONFORMER_PROPS = ("conformer_index", "attempt", "mirror_fixed", "refined", "energy_kcal_mol", "refine_converged", "stereo_ok")
 
@@ -44,14 +44,16 @@ def conformer_records(
 
 
 def write_sdf(path: str | Path, records: Iterable[tuple[Any, int, Mapping[str, Any]]]) -> int:
-    """Write ``(mol, conf_id, props)`` records to ``path`` atomically; returns the record count.
+    """Write ``(mol, conf_id, props)`` records to ``path`` atomically (its folder is made); returns the record count.
 
     ``props["_Name"]`` is the title; other props become SDF data fields in the given order.
     """
     from rdkit import Chem
 
     n = 0
-    with atomic_path(path) as tmp:
+
+    def write(tmp: Path) -> None:
+        nonlocal n
         writer = Chem.SDWriter(str(tmp))
         src, m = None, None
         try:
@@ -66,4 +68,7 @@ def write_sdf(path: str | Path, records: Iterable[tuple[Any, int, Mapping[str, A
                 n += 1
         finally:
             writer.close()
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_file_atomic(path, write)
     return n

@@ -7,11 +7,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipeline.atomic import write_file_atomic
 from pipeline.sample.config import SampleConfig
 from pipeline.sample.generate import generate_detailed
 from pipeline.sample.modelspec import model_label, resolve_device, spec_max_atoms
 from pipeline.sample.inputs import InputError, MoleculeInput, SampleInputs, read_inputs, spec_elements
-from pipeline.sample.sdf import atomic_path, conformer_records, write_sdf
+from pipeline.sample.sdf import conformer_records, write_sdf
 from pipeline.types import InputDataset, MetricLogger, NullLogger, StageError, StageResult
 
 __all__ = ["run_sample", "load_model", "model_identity", "ModelRef"]
@@ -132,8 +133,7 @@ def run_sample(
     artifacts = [out_sdf]
     if errors:
         err_path = out_sdf.with_name(out_sdf.stem + ".errors.json")
-        with atomic_path(err_path) as tmp:
-            tmp.write_text(json.dumps([e.as_dict() for e in errors], indent=1) + "\n")
+        write_file_atomic(err_path, json.dumps([e.as_dict() for e in errors], indent=1) + "\n")
         artifacts.append(err_path)
     wall = time.perf_counter() - t0
     metrics = {k: float(v) for k, v in out.stats.metrics().items()}

@@ -11,15 +11,13 @@ GPU box (torch + e3nn + torch-geometric only) and train there.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from pipeline.atomic import umask_mode
+from pipeline.atomic import write_file_atomic
 from pipeline.train.data import MoleculeRecord, load_records
 from pipeline.types import RecordError
 
@@ -77,16 +75,12 @@ def save_records(path: Path, records: Sequence[MoleculeRecord], errors: Sequence
     arrays["coords"] = np.concatenate([r.coords.reshape(-1, 3) for r in records]) if records else np.zeros((0, 3), np.float32)
     arrays["R"] = np.concatenate([r.R.reshape(-1) for r in records]) if records else np.zeros(0)
     arrays["eigvals"] = np.concatenate([r.eigvals for r in records]) if records else np.zeros(0)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    umask_mode(tmp)  # mkstemp makes it 0600
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as fh:  # a file object: np.savez appends ".npz" to a name without it
+            np.savez(fh, **arrays)
+
+    return write_file_atomic(path, write)
 
 
 def read_records(path: Path) -> tuple[list[MoleculeRecord], list[RecordError]]:

@@ -7,14 +7,12 @@ loadable model (``pipeline.model.io.load_denoiser(path)`` uses its EMA weights).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from pipeline.atomic import umask_mode
+from pipeline.atomic import write_file_atomic
 
 __all__ = ["save_checkpoint", "load_checkpoint", "LAST"]
 
@@ -24,16 +22,7 @@ LAST = "last.pt"
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    umask_mode(tmp)  # mkstemp makes it 0600
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_file_atomic(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

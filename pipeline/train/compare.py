@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipeline.atomic import write_file_atomic
 from pipeline.train.history import HISTORY_FILE, read_history
 
 __all__ = ["main", "against_cpu_hours"]
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     axes.flat[0].set_yscale("log")
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=110)
+    write_file_atomic(args.out, lambda tmp: fig.savefig(tmp, dpi=110))
     print(f"wrote {args.out}")
     return 0
 

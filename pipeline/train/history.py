@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from pathlib import Path
 
+from pipeline.atomic import write_file_atomic
 from pipeline.types import MetricLogger, NullLogger
 
 __all__ = ["HistoryLogger", "read_history", "plot_history", "HISTORY_FILE", "CURVES_FILE"]
@@ -51,12 +51,14 @@ class HistoryLogger:
             with self.path.open(newline="") as fh:
                 keep = [r for r in csv.reader(fh)][1:]
             keep = [r for r in keep if len(r) == 3 and int(r[0]) <= resume_step]
-        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        with tmp.open("w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(_HEADER)
-            w.writerows(keep)
-        os.replace(tmp, self.path)
+
+        def write(tmp: Path) -> None:
+            with tmp.open("w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(_HEADER)
+                w.writerows(keep)
+
+        write_file_atomic(self.path, write)
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         with self.path.open("a", newline="") as fh:
@@ -122,9 +124,7 @@ def plot_history(csv_path: str | Path, png_path: str | Path, title: str = "train
         ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    out = Path(png_path)
-    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, out)
-    return out
+    try:
+        return write_file_atomic(png_path, lambda tmp: fig.savefig(tmp, dpi=110))
+    finally:
+        plt.close(fig)

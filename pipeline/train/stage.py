@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
-from pipeline.atomic import umask_mode
+from pipeline.atomic import write_file_atomic
 from pipeline.model.provenance import INPUTS_FILE, training_inputs
 from pipeline.train.config import TrainConfig
 from pipeline.types import InputDataset, MetricLogger, NullLogger, StageError, StageResult
@@ -51,12 +49,7 @@ def build_spec(cfg: TrainConfig, prior_params, max_atoms: int, info: dict | None
 
 
 def _write_json(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    umask_mode(tmp)  # mkstemp makes it 0600
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2, default=str)
-        fh.write("\n")
-    os.replace(tmp, path)
+    write_file_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def run_train(

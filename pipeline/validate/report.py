@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from pipeline.atomic import write_file_atomic
 from pipeline.types import RecordError
 from pipeline.validate.config import CHECK_NAMES, ValidateConfig
 
@@ -161,11 +161,11 @@ def _plots(out_dir: Path, checks: dict[str, float], validity: float, bond_devs: 
 
     def save(fig: Any, name: str) -> None:
         p = out_dir / name
-        tmp = out_dir / f".{name}.tmp.png"
         fig.tight_layout()
-        fig.savefig(tmp, dpi=110)
-        plt.close(fig)
-        os.replace(tmp, p)
+        try:
+            write_file_atomic(p, lambda tmp: fig.savefig(tmp, dpi=110))
+        finally:
+            plt.close(fig)
         paths.append(p)
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -266,24 +266,14 @@ def _html(out_dir: Path, summary: dict, images: list[Path], mol_df: Any, results
     from pipeline.validate.html_report import write_html
 
     p = out_dir / "report.html"
-    _atomic_write_text(p, write_html(out_dir, summary, images, mol_df, results, reference_set, delta))
+    write_file_atomic(p, write_html(out_dir, summary, images, mol_df, results, reference_set, delta))
     return p
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    from pipeline.atomic import atomic_file
-
-    with atomic_file(path) as tmp:
-        tmp.write_text(text)
 
 
 def _write_table(df: Any, stem: Path, fmt: str) -> None:
     if fmt in ("csv", "both"):
-        tmp = stem.with_name(f".{stem.name}.csv.tmp")
-        df.to_csv(tmp, index=False)
-        os.replace(tmp, stem.with_suffix(".csv"))
+        write_file_atomic(stem.with_suffix(".csv"), lambda tmp: df.to_csv(tmp, index=False))
     if fmt in ("parquet", "both"):
-        tmp = stem.with_name(f".{stem.name}.parquet.tmp")
         out = df.copy()
         for c in out.columns:  # mixed bool/None columns: parquet wants one type
             if out[c].dtype == object:
@@ -292,8 +282,7 @@ def _write_table(df: Any, stem: Path, fmt: str) -> None:
                     out[c] = out[c].astype("boolean")
                 elif kinds and not kinds <= {str}:
                     out[c] = out[c].astype(str)
-        out.to_parquet(tmp, index=False)
-        os.replace(tmp, stem.with_suffix(".parquet"))
+        write_file_atomic(stem.with_suffix(".parquet"), lambda tmp: out.to_parquet(tmp, index=False))
 
 
 def write_report(cfg: ValidateConfig, out_dir: Path, results: Sequence[Any], errors: Sequence[RecordError], *, n_records: int, bond_devs: np.ndarray, grid: np.ndarray, curves: list, source: dict, reference_set: Any = None) -> dict[str, Any]:
@@ -323,7 +312,7 @@ def write_report(cfg: ValidateConfig, out_dir: Path, results: Sequence[Any], err
     images = _plots(out_dir, summary["checks"], summary["metrics"]["validity"], bond_devs, grid, curves, conf_df, results, cfg.metrics.deltas) if cfg.plots else []
     if cfg.html:
         _html(out_dir, summary, images, mol_df, results, reference_set, cfg.metrics.deltas[0])
-    _atomic_write_text(out_dir / "summary.json", json.dumps(_clean(summary), indent=2, default=_json_default) + "\n")
+    write_file_atomic(out_dir / "summary.json", json.dumps(_clean(summary), indent=2, default=_json_default) + "\n")
     return summary
 
 

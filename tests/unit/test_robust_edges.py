@@ -1,12 +1,11 @@
 """One regression test per class of bad input: output paths, encodings, compressed and special files,
-impossible geometry, RDKit's messages, counter-ions, atomic writes under the umask."""
+impossible geometry, RDKit's messages, counter-ions (atomic writes under the umask: tests/unit/test_atomic.py)."""
 
 from __future__ import annotations
 
 import bz2
 import gzip
 import os
-import stat
 
 import numpy as np
 import pytest
@@ -84,24 +83,6 @@ def test_output_folder_rule(tmp_path):
     with pytest.raises(OutputPathError, match="a folder is expected"):
         check_output_dir(inp, "summary.json")
     assert (theirs / "thesis.tex").read_text() == "keep me"
-
-
-@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
-def test_atomic_writes_respect_the_umask(tmp_path, umask):
-    from pipeline.atomic import atomic_file, write_dir_atomic
-
-    old = os.umask(umask)
-    try:
-        with atomic_file(tmp_path / "out.sdf") as tmp:
-            tmp.write_text("x")
-        write_dir_atomic(tmp_path / "d", lambda d: (d / "f.txt").write_text("y"))
-        write_dir_atomic(tmp_path / "d", lambda d: (d / "g.txt").write_text("z"))  # replacing an old one
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE((tmp_path / "out.sdf").stat().st_mode) == 0o666 & ~umask
-    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o777 & ~umask
-    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["g.txt"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "out.sdf"]  # no temp left behind
 
 
 # -- 2. encodings --------------------------------------------------------------------------------
