@@ -1,6 +1,6 @@
 """Apache Airflow 3 DAG for the bondiff chain: one TaskFlow task per stage, orchestration only.
 
-Every task is one call into :mod:`pipeline.runner` (the same code ``bondiff run`` uses), so the DAG
+Every task is one call into :mod:`pipeline.run.airflow` (the same chain ``bondiff run`` uses), so the DAG
 has the same content-hash cache, MLflow parent/child runs and lineage. Tasks exchange only small
 JSON records (paths, hashes, run ids) through XCom; the data stay in the pipeline's workdir, which
 must be on storage every worker sees.
@@ -37,7 +37,7 @@ def _args() -> tuple[str, list[str], str]:
 
 
 def _stage(stage: str, parent_run_id: str, *upstream: dict | None) -> dict:
-    from pipeline.runner import task_stage
+    from pipeline.run.airflow import task_stage
 
     p = get_current_context()["params"]
     config, overrides, base = _args()
@@ -67,7 +67,7 @@ def _stage(stage: str, parent_run_id: str, *upstream: dict | None) -> dict:
 def bondiff_pipeline():
     @task
     def start() -> str:
-        from pipeline.runner import task_start
+        from pipeline.run.airflow import task_start
 
         return task_start(*_args(), tags={"airflow.run_id": get_current_context()["run_id"]})
 
@@ -97,7 +97,7 @@ def bondiff_pipeline():
 
     @task(trigger_rule=RUNS_AFTER_SKIPS)
     def finish(parent: str, *records: dict | None) -> dict:
-        from pipeline.runner import task_finish
+        from pipeline.run.airflow import task_finish
 
         return task_finish(*_args()[:2], PROJECT_DIR, parent, records)
 

@@ -13,11 +13,13 @@ back with nothing but the tracking store.
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 from typing import Any, Iterator
 
 __all__ = ["register_model", "describe_version", "set_alias", "REGISTERED_NAME", "DenoiserPyfunc"]
 
+log = logging.getLogger(__name__)
 REGISTERED_NAME = "bondiff-denoiser"
 _ARTIFACT_KEY = "model_dir"
 
@@ -129,6 +131,7 @@ def register_model(run_id: str, model_dir: str | Path, name: str = REGISTERED_NA
         client.set_model_version_tag(name, str(version), k, v)
     text = description if description is not None else describe_version(client, run_id, spec)
     client.update_model_version(name, str(version), description=text)
+    log.info("registered %s version %s", name, version)
     return int(version)
 
 

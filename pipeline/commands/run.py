@@ -39,8 +39,8 @@ def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None
 
 
 def _handler(args: argparse.Namespace) -> int:
-    from pipeline.run_config import load_pipeline_config
-    from pipeline.runner import PipelineFailed, run_pipeline
+    from pipeline.run.config import load_pipeline_config
+    from pipeline.run.chain import PipelineFailed, run_pipeline
 
     cfg = load_pipeline_config(args.config, args.overrides)
     if args.from_stage and args.from_stage not in cfg.stages:

@@ -1,4 +1,4 @@
-"""The runner's cache, --force/--from, lineage and failure handling, on fast fake stages.
+"""The chain's cache, --force/--from, lineage and failure handling, on fast fake stages.
 
 The stage functions are replaced by tiny ones that write files (the real chain is exercised in
 tests/integration/test_run_pipeline.py); tracking is a real MLflow SQLite store.
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.run_config import PipelineConfig
-from pipeline.run_stages import StageContext, StageSpec
-from pipeline.runner import PipelineFailed, plan_force, run_pipeline
+from pipeline.run.config import PipelineConfig
+from pipeline.run.stages import StageContext, StageSpec
+from pipeline.run.chain import PipelineFailed, plan_force, run_pipeline
 from pipeline.types import StageResult
 
 CALLS: list[str] = []

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import ConfigError, flatten
-from pipeline.run_config import PipelineConfig, load_pipeline_config
+from pipeline.run.config import PipelineConfig, load_pipeline_config
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -13,7 +13,7 @@ validate   sample ``sdf``, reference                    ``report/``
 export     sample ``sdf``, validate ``report_dir``      ``<name>.sdf``
 =========  ==========================================  ======================
 
-Stage modules are imported inside the adapters, so ``import pipeline.runner`` stays cheap.
+Stage modules are imported inside the adapters, so ``import pipeline.run.chain`` stays cheap.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.hashing import path_hash
-from pipeline.run_config import PipelineConfig
-from pipeline.run_state import StageRecord
+from pipeline.run.config import PipelineConfig
+from pipeline.run.state import StageRecord
 from pipeline.types import MetricLogger, NullLogger, StageResult
 
 __all__ = ["StageContext", "StageSpec", "DEFAULT_SPECS", "spec_for", "sample_model_ref", "validate_reference"]

@@ -1,4 +1,4 @@
-"""The runner's content-hash cache: which stage outputs exist for which inputs + config.
+"""The chain's content-hash cache: which stage outputs exist for which inputs + config.
 
 ``<workdir>/pipeline_state.json`` maps ``stage -> key -> StageRecord``. A key is the hash of the
 stage's resolved config and the content hashes of everything it reads (upstream outputs, input

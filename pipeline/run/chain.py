@@ -5,7 +5,7 @@ parent run, one child run per stage (DESIGN §1, §4).
   each stage runs inside :func:`pipeline.tracking.track_stage` (tag ``stage=<name>``, lineage tags
   ``upstream.<stage>`` = the run that produced each upstream output).
 * **Cache.** A stage's key hashes its config section, the content hashes of its upstream outputs
-  and anything else it reads (:mod:`pipeline.run_stages`). When ``<workdir>/pipeline_state.json``
+  and anything else it reads (:mod:`pipeline.run.stages`). When ``<workdir>/pipeline_state.json``
   has a record for the key whose outputs are intact, the stage is *reused*: a child run tagged
   ``reused=true`` / ``reused_from=<run>`` is logged and nothing is recomputed. ``force`` re-runs
   everything, ``from_stage`` re-runs that stage and every later one.
@@ -14,27 +14,26 @@ parent run, one child run per stage (DESIGN §1, §4).
   the previous output of the failing stage) intact; the stage's run and the parent are marked
   FAILED with the reason (tag ``failure_reason``) and :class:`PipelineFailed` is raised.
 
-The DAG (``dags/bondiff_pipeline.py``) runs the same :func:`execute_stage` one task per stage,
-nested under a parent created by :func:`start_parent_run`.
+The DAG (``dags/bondiff_pipeline.py``) runs the same :func:`execute_stage` one task per stage
+through :mod:`pipeline.run.airflow`. Registration of a trained model is :mod:`pipeline.registry`'s.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from pipeline.atomic import write_dir_atomic
 from pipeline.config import config_hash
 from pipeline.hashing import combine_hashes
-from pipeline.run_config import PipelineConfig
-from pipeline.run_stages import DEFAULT_SPECS, StageContext, StageSpec, spec_for
-from pipeline.run_state import RunState, StageRecord, hash_outputs
+from pipeline.run.config import PipelineConfig
+from pipeline.run.stages import DEFAULT_SPECS, StageContext, StageSpec, spec_for
+from pipeline.run.state import RunState, StageRecord, hash_outputs
 from pipeline.types import StageResult
 
 __all__ = [
@@ -44,12 +43,8 @@ __all__ = [
     "execute_stage",
     "stage_key",
     "plan_force",
-    "start_parent_run",
-    "resume_parent_run",
-    "close_parent_run",
-    "task_start",
-    "task_stage",
-    "task_finish",
+    "tracking_args",
+    "log_summary",
 ]
 
 log = logging.getLogger(__name__)
@@ -187,7 +182,9 @@ def execute_stage(
     )
     state.put(record)  # recorded before registering: a registry failure must not cost the training
     if spec.registers_model and cfg.train.register_model:
-        record.metrics["registered_version"] = float(_register(run_id, record))
+        from pipeline.registry import register_model
+
+        record.metrics["registered_version"] = float(register_model(run_id, record.path("model_dir")))
         state.put(record)
     return record
 
@@ -219,18 +216,11 @@ def _relocate(result: StageResult, tmp: Path, final: Path) -> StageResult:
     return result
 
 
-def _register(run_id: str, record: StageRecord) -> int:
-    from pipeline.registry import register_model
-
-    version = register_model(run_id, record.path("model_dir"))
-    log.info("registered bondiff-denoiser version %s", version)
-    return int(version)
-
-
 # --- the chain ------------------------------------------------------------------------------------
 
 
-def _tracking_setup(cfg: PipelineConfig, base_dir: Path) -> dict[str, Any]:
+def tracking_args(cfg: PipelineConfig, base_dir: Path) -> dict[str, Any]:
+    """The keyword arguments of :func:`pipeline.tracking.setup_tracking` / ``parent_run`` for ``cfg``."""
     return {"tracking_uri": cfg.tracking.uri, "experiment": cfg.tracking.experiment, "workdir": base_dir}
 
 
@@ -265,11 +255,11 @@ def run_pipeline(
     stage = stages[0]
     parent_id = None
     try:
-        with parent_run(cfg.name, config=cfg, tags=tags, **_tracking_setup(cfg, base)) as run:
+        with parent_run(cfg.name, config=cfg, tags=tags, **tracking_args(cfg, base)) as run:
             parent_id = run.info.run_id
             for stage in stages:
                 records[stage] = execute_stage(cfg, stage, dict(records), force=forced[stage], state=state, specs=specs)
-            _log_summary(records)
+            log_summary(records)
             exp_id = run.info.experiment_id
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
@@ -279,7 +269,7 @@ def run_pipeline(
     return PipelineOutcome(records, parent_id, exp_id, mlflow.get_tracking_uri(), time.perf_counter() - t0)
 
 
-def _log_summary(records: dict[str, StageRecord]) -> None:
+def log_summary(records: dict[str, StageRecord]) -> None:
     """Parent-run tags/metrics: where the final outputs are, what was reused."""
     import mlflow
 
@@ -289,92 +279,3 @@ def _log_summary(records: dict[str, StageRecord]) -> None:
     mlflow.set_tags(tags)
     mlflow.log_metric("stages_reused", float(sum(r.reused for r in records.values())))
     mlflow.log_metric("stages_run", float(sum(not r.reused for r in records.values())))
-
-
-# --- pieces for orchestrators that run one stage per process (Airflow) ---------------------------
-
-
-def start_parent_run(cfg: PipelineConfig, base_dir: str | Path, tags: dict[str, str] | None = None) -> str:
-    """Create the parent run (config logged) and return its id; stages resume it with :func:`resume_parent_run`."""
-    from pipeline.tracking import parent_run
-
-    with parent_run(cfg.name, config=cfg, tags={"orchestrator": "airflow", **(tags or {})}, **_tracking_setup(cfg, Path(base_dir))) as run:
-        return run.info.run_id
-
-
-@contextlib.contextmanager
-def resume_parent_run(cfg: PipelineConfig, base_dir: str | Path, parent_run_id: str) -> Iterator[Any]:
-    """Make ``parent_run_id`` the active run (stage runs nest under it); a failure marks it FAILED with the reason."""
-    import mlflow
-
-    from pipeline.tracking import setup_tracking
-
-    setup_tracking(**_tracking_setup(cfg, Path(base_dir)))
-    with mlflow.start_run(run_id=parent_run_id) as run:
-        try:
-            yield run
-        except BaseException as exc:
-            mlflow.set_tag("failure_reason", f"{type(exc).__name__}: {exc}"[:5000])
-            raise
-
-
-def close_parent_run(
-    cfg: PipelineConfig, base_dir: str | Path, parent_run_id: str, records: dict[str, StageRecord]
-) -> None:
-    """Log the summary on the parent and leave it FINISHED."""
-    with resume_parent_run(cfg, base_dir, parent_run_id):
-        _log_summary(records)
-
-
-# --- one call per orchestrator task (dags/bondiff_pipeline.py): config path in, JSON out ----------
-
-
-def _task_config(config: str, overrides: Sequence[str], base_dir: str | Path) -> PipelineConfig:
-    from pipeline.run_config import load_pipeline_config
-
-    path = Path(config)
-    return load_pipeline_config(path if path.is_absolute() else Path(base_dir) / path, list(overrides or []), base_dir)
-
-
-def task_start(config: str, overrides: Sequence[str], base_dir: str | Path, tags: dict[str, str] | None = None) -> str:
-    """Validate the config and open the parent run; returns its id (the first task's XCom)."""
-    cfg = _task_config(config, overrides, base_dir)
-    return start_parent_run(cfg, base_dir, {"config_path": str(config), **(tags or {})})
-
-
-def task_stage(
-    config: str,
-    overrides: Sequence[str],
-    base_dir: str | Path,
-    stage: str,
-    parent_run_id: str,
-    upstream: Sequence[dict[str, Any] | None] = (),
-    force: bool = False,
-    from_stage: str | None = None,
-) -> dict[str, Any] | None:
-    """Run (or reuse) ``stage`` nested under the parent; ``upstream`` = the records earlier tasks returned.
-
-    Returns the stage's record as JSON (the task's XCom), or None when the config does not run ``stage``.
-    """
-    import mlflow
-
-    cfg = _task_config(config, overrides, base_dir)
-    if stage not in cfg.stages:
-        return None
-    records = {r["stage"]: StageRecord.from_json(r) for r in upstream if r}
-    forced = plan_force(list(cfg.stages), force, from_stage)[stage]
-    with resume_parent_run(cfg, base_dir, parent_run_id):
-        record = execute_stage(cfg, stage, records, force=forced)
-        if "failure_reason" in mlflow.get_run(parent_run_id).data.tags:  # an earlier try failed; this retry worked
-            mlflow.delete_tag("failure_reason")
-    return record.to_json()
-
-
-def task_finish(
-    config: str, overrides: Sequence[str], base_dir: str | Path, parent_run_id: str, records: Sequence[dict[str, Any] | None]
-) -> dict[str, str]:
-    """Log the summary on the parent run; returns ``{stage: run id}``."""
-    cfg = _task_config(config, overrides, base_dir)
-    recs = {r["stage"]: StageRecord.from_json(r) for r in records if r}
-    close_parent_run(cfg, base_dir, parent_run_id, recs)
-    return {s: r.run_id or "" for s, r in recs.items()}
