@@ -1,5 +1,5 @@
 """``bondiff run``: the chain ingest → prior → train → sample → validate → export under one MLflow
-parent run, one child run per stage (DESIGN §1, §4).
+parent run, one child run per stage (docs/design.md §1, §4).
 
 * **Tracking.** :func:`pipeline.tracking.parent_run` opens the parent (resolved config logged);
   each stage runs inside :func:`pipeline.tracking.track_stage` (tag ``stage=<name>``, lineage tags
