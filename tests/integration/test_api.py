@@ -9,7 +9,7 @@ from rdkit import Chem
 from pipeline import api
 from pipeline.model import save_model
 from pipeline.sample.config import DivergenceConfig
-from pipeline.sample.testing import tiny_model
+from tests.helpers.sample import tiny_model
 
 
 LOOSE = DivergenceConfig(min_bond_length=0.0, max_bond_length=1e3, max_radius=1e5)  # an untrained model: only non-finite counts

@@ -27,7 +27,7 @@ from rdkit.Chem import AllChem
 
 from pipeline.cli import main
 from pipeline.model import save_model
-from pipeline.sample.testing import tiny_model
+from tests.helpers.sample import tiny_model
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = ["-n", "1", "--steps", "2", "--sampler", "ode_euler", "--no-progress", "--no-track",

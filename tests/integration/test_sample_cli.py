@@ -8,7 +8,7 @@ from rdkit import Chem
 
 from pipeline.cli import main
 from pipeline.model import save_model
-from pipeline.sample.testing import tiny_model
+from tests.helpers.sample import tiny_model
 
 
 LOOSE = ["--set", "divergence.max_bond_length=1000", "--set", "divergence.max_radius=10000"]  # untrained model
@@ -97,7 +97,7 @@ def test_export_reads_the_real_validate_table(tmp_path):
     from pipeline.model import ModelSpec
     from pipeline.sample import SampleConfig, SampleInputs, run_sample
     from pipeline.sample.inputs import parse_smiles, prepare_molecule
-    from pipeline.sample.testing import ReferenceDenoiser, etkdg_coords
+    from tests.helpers.sample import ReferenceDenoiser, etkdg_coords
     from pipeline.validate import run_validate
     from pipeline.validate.config import ValidateConfig
 

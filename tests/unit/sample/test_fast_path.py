@@ -10,7 +10,7 @@ from pipeline.chem import conformer_coords
 from pipeline.sample.config import DivergenceConfig
 from pipeline.sample.generate import generate_detailed
 from pipeline.sample.inputs import prepare_molecule
-from pipeline.sample.testing import tiny_model
+from tests.helpers.sample import tiny_model
 
 SMILES = [("C[C@H](N)C(=O)O", "ala"), ("C[C@@H](O)[C@H](N)/C=C/C", "amino_alcohol"), ("C[NH3+].[Cl-]", "salt")]
 

@@ -14,7 +14,7 @@ from pipeline.sample.draw import divergence_reason
 from pipeline.sample.generate import generate, generate_detailed
 from pipeline.sample.inputs import prepare_molecule
 from pipeline.sample.stereo import check_stereo, stereo_target
-from pipeline.sample.testing import PoisonFirstRun, ReferenceDenoiser, etkdg_coords, tiny_model
+from tests.helpers.sample import PoisonFirstRun, ReferenceDenoiser, etkdg_coords, tiny_model
 
 
 NO_GUIDANCE = StereoConfig(guidance=StereoGuidanceConfig(enabled=False))

@@ -12,7 +12,7 @@ from rdkit.Chem import AllChem
 from pipeline.model import ModelSpec, save_model
 from pipeline.sample import SampleConfig, SampleInputs, run_sample
 from pipeline.sample.inputs import prepare_molecule
-from pipeline.sample.testing import ReferenceDenoiser, etkdg_coords, tiny_model
+from tests.helpers.sample import ReferenceDenoiser, etkdg_coords, tiny_model
 from pipeline.types import NullLogger, StageError
 
 SMILES = ["C[C@H](N)C(=O)O ala", "CC(O)C(N)C=CC open_stereo", "C[NH3+].[Cl-] salt", "xx broken", "C[Se]C selenide"]

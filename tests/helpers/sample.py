@@ -1,4 +1,4 @@
-"""Test helpers for sampling code (used by the test suite; handy for debugging too).
+"""Helpers for the sampling tests.
 
 * :func:`tiny_model` — a randomly initialised *real* ``Denoiser`` of the ``tiny`` preset.
 * :class:`ReferenceDenoiser` — returns fixed reference coordinates (optionally mirrored) as x̂₀,
