@@ -1,8 +1,8 @@
 """The diffusion core (math only: torch, no model, no tracking): VP schedules, the forward kernel
-``x_t = α_t x_0 + σ_t R z``, samplers (reverse SDE, PF-ODE Euler/Heun, DDIM, DDPM) and the discrete
-DDPM quantities. See docs/diffusion.md."""
+``x_t = α_t x_0 + σ_t R z``, samplers (reverse SDE, PF-ODE Euler/Heun, DDIM, DDPM, DPM-Solver++) and the
+DDPM posterior. See docs/diffusion.md."""
 
-from pipeline.diffusion.ddpm import discretize, posterior
+from pipeline.diffusion.ddpm import posterior
 from pipeline.diffusion.forward import q_sample, sigma_score
 from pipeline.diffusion.samplers import ODE_METHODS, SAMPLERS, integrate, sample
 from pipeline.diffusion.schedules import Schedule, get_schedule
@@ -16,6 +16,5 @@ __all__ = [
     "integrate",
     "SAMPLERS",
     "ODE_METHODS",
-    "discretize",
     "posterior",
 ]

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from pipeline.diffusion import get_schedule
-from pipeline.diffusion.ddpm import discretize, eps_from_x0, euler_betas, posterior, x0_from_eps
+from pipeline.diffusion.ddpm import posterior
+from tests.helpers.ddpm import discretize, eps_from_x0, euler_betas, x0_from_eps
 
 NAMES = ["cosine", "linear", "quadratic"]
 
