@@ -85,18 +85,15 @@ def _replace_dir(tmp: Path, out: Path) -> None:
         os.replace(tmp, out)
 
 
-def write_dir_atomic(out: str | Path, build: Callable[[Path], None], mode: int | None = None) -> Path:
+def write_dir_atomic(out: str | Path, build: Callable[[Path], None]) -> Path:
     """Run ``build(tmp_dir)`` and rename the finished directory onto ``out`` (replacing an old one).
 
-    ``out``'s parent directories are made as needed. ``mode`` sets the directory's permissions
-    (default: as ``mkdir`` under the current umask).
+    ``out``'s parent directories are made as needed; ``out`` gets the mode ``mkdir`` would give.
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_dir(out)
     try:
-        if mode is not None:
-            os.chmod(tmp, mode)
         build(tmp)
         _replace_dir(tmp, out)
     except BaseException:

@@ -85,7 +85,7 @@ def package_model(train_out: str | Path, dest: str | Path, bf16: bool = False, n
         }
         (tmp / "record.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
 
-    return write_dir_atomic(dest, build, mode=0o755)  # package data: world-readable
+    return write_dir_atomic(dest, build)
 
 
 def main(argv: list[str] | None = None) -> int:
