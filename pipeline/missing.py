@@ -1,15 +1,16 @@
 """Missing numbers: pandas and numpy write a missing value as NaN, JSON has only null.
 
 One rule for every table, report and JSON file: ``None`` and a float that is not finite (NaN, ±inf)
-are missing; :func:`json_safe` turns them into ``None`` so that a file is strict JSON.
+are missing; :func:`json_safe` turns them into ``None`` so that a file is strict JSON, and
+:func:`finite_mean_median` summarises a column over the values that are there.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Iterable
 
-__all__ = ["is_missing", "json_safe"]
+__all__ = ["is_missing", "json_safe", "finite_mean_median"]
 
 
 def is_missing(value: Any) -> bool:
@@ -24,3 +25,12 @@ def json_safe(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [json_safe(v) for v in obj]
     return None if is_missing(obj) else obj
+
+
+def finite_mean_median(values: Iterable[Any]) -> tuple[float, float]:
+    """Mean and median of the values that are not missing; (NaN, NaN) when none is."""
+    import numpy as np
+
+    a = np.asarray([v for v in values if v is not None], dtype=float)
+    a = a[np.isfinite(a)]
+    return (float(a.mean()), float(np.median(a))) if a.size else (math.nan, math.nan)

@@ -23,6 +23,7 @@ from pipeline.benchmark.geometry import local_geometry_errors
 from pipeline.benchmark.html import benchmark_html
 from pipeline.benchmark.samplers import SamplerUnavailable, get_sampler
 from pipeline.benchmark.table import format_table, markdown_table
+from pipeline.missing import finite_mean_median, json_safe
 from pipeline.types import InputDataset, RecordError, StageError, StageResult
 
 __all__ = ["run_benchmark", "BenchMolecule"]
@@ -107,16 +108,10 @@ def _generate(name: str, fn: Any, molecules: list[BenchMolecule], cfg: Benchmark
         "conformers_per_s": n_gen / wall if wall > 0 else float("nan"),
         "core_s_per_conformer": cpu / n_gen if n_gen else float("nan"),
         # local geometry vs the references, mean over molecules (raw samples: before validation)
-        "bond_mae": _stats([g["bond_mae"] for g in geometry])[0],
-        "angle_mae": _stats([g["angle_mae"] for g in geometry])[0],
+        "bond_mae": finite_mean_median([g["bond_mae"] for g in geometry])[0],
+        "angle_mae": finite_mean_median([g["angle_mae"] for g in geometry])[0],
     }
     return stats, errors
-
-
-def _stats(values: Any) -> tuple[float, float]:
-    a = np.asarray(values, dtype=float)
-    a = a[np.isfinite(a)]
-    return (float(a.mean()), float(np.median(a))) if a.size else (float("nan"), float("nan"))
 
 
 def sampler_metrics(mol_table: Any, summary: dict[str, Any], molecules: list[BenchMolecule], stats: dict[str, float], deltas: list[float]) -> dict[str, float]:
@@ -130,13 +125,13 @@ def sampler_metrics(mol_table: Any, summary: dict[str, Any], molecules: list[Ben
         for side in ("R", "P"):
             col = f"COV-{side}_{d:g}"
             vals = t[col].fillna(0.0) if col in t else pd.Series(0.0, index=names)  # nothing generated -> coverage 0
-            mean, med = _stats(vals)
+            mean, med = finite_mean_median(vals)
             row[f"COV-{side}_{d:g}_mean"], row[f"COV-{side}_{d:g}_median"] = mean, med
             if i == 0:
                 row[f"COV-{side}_mean"], row[f"COV-{side}_median"] = mean, med
     for side in ("R", "P"):
         col = f"AMR-{side}"
-        row[f"AMR-{side}_mean"], row[f"AMR-{side}_median"] = _stats(t[col]) if col in t else (float("nan"), float("nan"))
+        row[f"AMR-{side}_mean"], row[f"AMR-{side}_median"] = finite_mean_median(t[col]) if col in t else (float("nan"), float("nan"))
     n_valid = float(t["n_valid"].fillna(0).sum()) if "n_valid" in t else 0.0
     row["validity"] = n_valid / stats["n_requested"] if stats["n_requested"] else 0.0
     m = summary.get("metrics", {})
@@ -191,11 +186,11 @@ def run_benchmark(cfg: BenchmarkConfig, reference: Path, out_dir: Path) -> Stage
         "table": table,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_file_atomic(out_dir / "benchmark.json", json.dumps(_clean(report), indent=2) + "\n")
+    write_file_atomic(out_dir / "benchmark.json", json.dumps(json_safe(report), indent=2) + "\n")
     text = format_table(table, status, deltas)
     write_file_atomic(out_dir / "table.txt", text + "\n")
     write_file_atomic(out_dir / "table.md", markdown_table(table, status, deltas) + "\n")
-    write_file_atomic(out_dir / "report.html", benchmark_html(_clean(report), cfg.bondiff.model))
+    write_file_atomic(out_dir / "report.html", benchmark_html(json_safe(report), cfg.bondiff.model))
     metrics = {f"{s}.{k}": float(v) for s, row in table.items() for k, v in row.items() if isinstance(v, (int, float)) and np.isfinite(v)}
     return StageResult(
         stage="benchmark",
@@ -207,13 +202,3 @@ def run_benchmark(cfg: BenchmarkConfig, reference: Path, out_dir: Path) -> Stage
         errors=errors,
         extra={"table": table, "status": status, "text": text, "report": report},
     )
-
-
-def _clean(o: Any) -> Any:
-    if isinstance(o, dict):
-        return {k: _clean(v) for k, v in o.items()}
-    if isinstance(o, list):
-        return [_clean(v) for v in o]
-    if isinstance(o, float) and not np.isfinite(o):
-        return None
-    return o

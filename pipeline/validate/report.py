@@ -17,13 +17,13 @@ Files written into the report directory:
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from pipeline.atomic import write_file_atomic
+from pipeline.missing import finite_mean_median, is_missing, json_safe
 from pipeline.types import RecordError
 from pipeline.validate.config import CHECK_NAMES, ValidateConfig
 
@@ -98,14 +98,6 @@ def molecule_table(results: Sequence[Any], deltas: Sequence[float]) -> Any:
     return pd.DataFrame(rows)
 
 
-def _nan_stats(values: Sequence[float]) -> tuple[float, float]:
-    a = np.asarray([v for v in values if v is not None], dtype=float)
-    a = a[np.isfinite(a)]
-    if not a.size:
-        return float("nan"), float("nan")
-    return float(a.mean()), float(np.median(a))
-
-
 def summarise(cfg: ValidateConfig, conf_df: Any, mol_df: Any, n_records: int, n_errors: int) -> dict[str, Any]:
     """The numbers of a validate run (keys are MLflow-safe)."""
     m: dict[str, float] = {"n_records": float(n_records), "n_errors": float(n_errors)}
@@ -116,7 +108,7 @@ def summarise(cfg: ValidateConfig, conf_df: Any, mol_df: Any, n_records: int, n_
     checks: dict[str, float] = {}
     for c in CHECK_NAMES:
         if c in checked.columns:
-            vals = [v for v in checked[c] if v is not None and not (isinstance(v, float) and math.isnan(v))]
+            vals = [v for v in checked[c] if not is_missing(v)]
             if vals:
                 checks[c] = float(np.mean([bool(v) for v in vals]))
                 m[f"pass_{c}"] = checks[c]
@@ -134,7 +126,7 @@ def summarise(cfg: ValidateConfig, conf_df: Any, mol_df: Any, n_records: int, n_
             if n_b:
                 m["stereo_bonds_correct"] = 1.0 - float(sub["n_stereo_bonds_wrong"].sum()) / n_b
     if "energy_delta_per_heavy" in checked.columns:
-        m["energy_delta_per_heavy_median"] = _nan_stats(checked["energy_delta_per_heavy"])[1]
+        m["energy_delta_per_heavy_median"] = finite_mean_median(checked["energy_delta_per_heavy"])[1]
     m["n_molecules"] = float(len(mol_df))
     if len(mol_df) and "AMR-R" in mol_df.columns:
         scored = mol_df[mol_df["reference"] != ""]
@@ -142,12 +134,12 @@ def summarise(cfg: ValidateConfig, conf_df: Any, mol_df: Any, n_records: int, n_
         m["n_molecules_no_valid"] = float((scored["n_valid"] == 0).sum())
         for i, d in enumerate(cfg.metrics.deltas):
             for side in ("R", "P"):
-                mean, med = _nan_stats(scored[f"COV-{side}_{d:g}"])
+                mean, med = finite_mean_median(scored[f"COV-{side}_{d:g}"])
                 m[f"COV-{side}_{d:g}_mean"], m[f"COV-{side}_{d:g}_median"] = mean, med
                 if i == 0:
                     m[f"COV-{side}_mean"], m[f"COV-{side}_median"] = mean, med
         for side in ("R", "P"):
-            m[f"AMR-{side}_mean"], m[f"AMR-{side}_median"] = _nan_stats(scored[f"AMR-{side}"])
+            m[f"AMR-{side}_mean"], m[f"AMR-{side}_median"] = finite_mean_median(scored[f"AMR-{side}"])
     return {"metrics": m, "checks": checks}
 
 
@@ -277,7 +269,7 @@ def _write_table(df: Any, stem: Path, fmt: str) -> None:
         out = df.copy()
         for c in out.columns:  # mixed bool/None columns: parquet wants one type
             if out[c].dtype == object:
-                kinds = {type(v) for v in out[c] if v is not None and not (isinstance(v, float) and math.isnan(v))}
+                kinds = {type(v) for v in out[c] if not is_missing(v)}
                 if kinds <= {bool}:
                     out[c] = out[c].astype("boolean")
                 elif kinds and not kinds <= {str}:
@@ -312,19 +304,8 @@ def write_report(cfg: ValidateConfig, out_dir: Path, results: Sequence[Any], err
     images = _plots(out_dir, summary["checks"], summary["metrics"]["validity"], bond_devs, grid, curves, conf_df, results, cfg.metrics.deltas) if cfg.plots else []
     if cfg.html:
         _html(out_dir, summary, images, mol_df, results, reference_set, cfg.metrics.deltas[0])
-    write_file_atomic(out_dir / "summary.json", json.dumps(_clean(summary), indent=2, default=_json_default) + "\n")
+    write_file_atomic(out_dir / "summary.json", json.dumps(json_safe(summary), indent=2, default=_json_default) + "\n")
     return summary
-
-
-def _clean(o: Any) -> Any:
-    """NaN/inf -> None so that summary.json is strict JSON."""
-    if isinstance(o, dict):
-        return {k: _clean(v) for k, v in o.items()}
-    if isinstance(o, list):
-        return [_clean(v) for v in o]
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    return o
 
 
 def _json_default(o: Any) -> Any:

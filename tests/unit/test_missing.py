@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from pipeline.missing import is_missing, json_safe
+from pipeline.missing import finite_mean_median, is_missing, json_safe
 
 
 def test_none_nan_and_inf_are_missing_numbers_and_strings_are_not():
@@ -21,3 +21,9 @@ def test_json_safe_replaces_missing_floats_at_any_depth_and_keeps_the_rest():
     assert out == {"a": None, "b": [1.0, None, {"c": None, "d": "x"}], "e": [2, None], "f": None, "g": True}
     json.dumps(out, allow_nan=False)  # strict JSON: raises on any NaN/inf left
     assert math.isnan(data["a"])  # the input is not changed
+
+
+def test_finite_mean_median_skips_missing_values_and_is_nan_when_none_is_left():
+    assert finite_mean_median([1.0, None, math.nan, 3.0, math.inf, 8.0]) == (4.0, 3.0)
+    assert finite_mean_median(np.array([2.0, np.nan])) == (2.0, 2.0)
+    assert all(math.isnan(v) for v in finite_mean_median([None, math.nan]))
