@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from pipeline.atomic import write_file_atomic
 from pipeline.commands._common import UserError, add_config_args, add_config_flag, add_subcommand, add_tracking_args, run_stage_command, stage_config
 from pipeline.io_paths import check_output_dir
 
@@ -53,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
         report = json.loads(Path(result.outputs["json"]).read_text())
         keyed = {s: {**report["table"].get(s, {}), "status": st} for s, st in report["status"].items()}
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(keyed, indent=2) + "\n")
+        write_file_atomic(args.json, json.dumps(keyed, indent=2) + "\n")
         print(f"table JSON: {args.json}")
     print(f"report: {args.out / 'report.html'} (the table with definitions; per sampler: SAMPLER/validate/report.html)")
     print(f"details: {args.out}/ (table.md, benchmark.json)")
