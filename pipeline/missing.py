@@ -1,16 +1,18 @@
 """Missing numbers: pandas and numpy write a missing value as NaN, JSON has only null.
 
 One rule for every table, report and JSON file: ``None`` and a float that is not finite (NaN, ±inf)
-are missing; :func:`json_safe` turns them into ``None`` so that a file is strict JSON, and
+are missing; :func:`json_safe` turns them into ``None`` so that a file is strict JSON,
+:func:`finite_metrics` keeps the numbers that are there (metrics for MLflow / a state file), and
 :func:`finite_mean_median` summarises a column over the values that are there.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+import numbers
+from typing import Any, Iterable, Mapping
 
-__all__ = ["is_missing", "json_safe", "finite_mean_median"]
+__all__ = ["is_missing", "json_safe", "finite_metrics", "finite_mean_median"]
 
 
 def is_missing(value: Any) -> bool:
@@ -25,6 +27,11 @@ def json_safe(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [json_safe(v) for v in obj]
     return None if is_missing(obj) else obj
+
+
+def finite_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The entries that are finite numbers (numpy scalars too), as floats; missing and non-numeric ones dropped."""
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, numbers.Real) and math.isfinite(v)}
 
 
 def finite_mean_median(values: Iterable[Any]) -> tuple[float, float]:

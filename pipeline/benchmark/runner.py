@@ -23,7 +23,7 @@ from pipeline.benchmark.geometry import local_geometry_errors
 from pipeline.benchmark.html import benchmark_html
 from pipeline.benchmark.samplers import SamplerUnavailable, get_sampler
 from pipeline.benchmark.table import format_table, markdown_table
-from pipeline.missing import finite_mean_median, json_safe
+from pipeline.missing import finite_mean_median, finite_metrics, json_safe
 from pipeline.types import InputDataset, RecordError, StageError, StageResult
 
 __all__ = ["run_benchmark", "BenchMolecule"]
@@ -191,7 +191,7 @@ def run_benchmark(cfg: BenchmarkConfig, reference: Path, out_dir: Path) -> Stage
     write_file_atomic(out_dir / "table.txt", text + "\n")
     write_file_atomic(out_dir / "table.md", markdown_table(table, status, deltas) + "\n")
     write_file_atomic(out_dir / "report.html", benchmark_html(json_safe(report), cfg.bondiff.model))
-    metrics = {f"{s}.{k}": float(v) for s, row in table.items() for k, v in row.items() if isinstance(v, (int, float)) and np.isfinite(v)}
+    metrics = finite_metrics({f"{s}.{k}": v for s, row in table.items() for k, v in row.items()})
     return StageResult(
         stage="benchmark",
         outputs={"report_dir": out_dir, "json": out_dir / "benchmark.json", "report": out_dir / "report.html"},

@@ -21,6 +21,7 @@ import numpy as np
 from pipeline.atomic import write_dir_atomic
 from pipeline.config import config_hash
 from pipeline.hashing import combine_hashes, path_hash
+from pipeline.missing import finite_metrics
 from pipeline.prior.calibrate import DataScale, MoleculeModes, calibrate, data_scale, fragment_summary, molecule_modes, scale_report
 from pipeline.prior.config import PriorConfig
 from pipeline.prior.graph import _as_bonds, n_components
@@ -128,7 +129,7 @@ def _metrics(doc: dict[str, Any]) -> dict[str, float]:
         "n_molecules", "lone_ion_rms", "fragment_pairs", "data_fragment_rms", "prior_fragment_rms",
         "fragment_rms_target", "fragment_rms_min", "fragment_iterations", "data_rg_intra_rms", "prior_rg_intra_rms",
     )  # fmt: skip
-    out = {f"calib.{k}": float(cal[k]) for k in keys if k in cal and np.isfinite(cal[k])}
+    out = finite_metrics({f"calib.{k}": cal[k] for k in keys if k in cal})
     out.update({f"prior.{k}": float(doc["params"].get(k, 0.0)) for k in ("c", "kappa", "lam")})
     out.update({f"dataset.{k}": float(v) for k, v in doc["counts"].items()})
     return out

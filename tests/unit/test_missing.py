@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from pipeline.missing import finite_mean_median, is_missing, json_safe
+from pipeline.missing import finite_mean_median, finite_metrics, is_missing, json_safe
 
 
 def test_none_nan_and_inf_are_missing_numbers_and_strings_are_not():
@@ -27,3 +27,8 @@ def test_finite_mean_median_skips_missing_values_and_is_nan_when_none_is_left():
     assert finite_mean_median([1.0, None, math.nan, 3.0, math.inf, 8.0]) == (4.0, 3.0)
     assert finite_mean_median(np.array([2.0, np.nan])) == (2.0, 2.0)
     assert all(math.isnan(v) for v in finite_mean_median([None, math.nan]))
+
+
+def test_finite_metrics_keeps_finite_numbers_as_floats():
+    out = finite_metrics({"a": 1, "b": np.float32(0.5), "c": math.nan, "d": None, "e": "x", "f": -math.inf, "g": np.int64(3)})
+    assert out == {"a": 1.0, "b": 0.5, "g": 3.0} and all(type(v) is float for v in out.values())
