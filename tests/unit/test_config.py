@@ -1,8 +1,9 @@
 from typing import Literal
 
 import pytest
+from pydantic import Field, model_validator
 
-from pipeline.config import ConfigError, StrictModel, apply_overrides, config_hash, flatten, load_config
+from pipeline.config import ConfigError, StrictModel, apply_overrides, config_hash, field_at, flatten, load_config, with_values
 
 
 class Inner(StrictModel):
@@ -50,3 +51,54 @@ def test_hash_is_stable_and_sensitive():
     b.inner.steps = 11
     assert config_hash(a) != config_hash(b)
     assert flatten(a) == {"name": "x", "inner.steps": 10, "inner.sampler": "sde"}
+
+
+# -- typed values at dotted keys (command-line flags) -------------------------------------------------
+class Section(StrictModel):
+    delta: float = Field(0.75, gt=0, description="coverage threshold in Å")
+    tags: list[str] = Field(default_factory=lambda: ["a", "b"], description="tags to keep")
+
+
+class WithSection(StrictModel):
+    steps: int = Field(10, ge=1, description="solver steps")
+    mode: Literal["fast", "slow"] = Field("fast", description="how to run")
+    progress: bool = Field(True, description="show a progress bar")
+    window: float | None = Field(None, gt=0, description="energy window")
+    inner: Section = Field(default_factory=Section)
+
+    @model_validator(mode="after")
+    def _window_needs_slow(self) -> "WithSection":
+        if self.window is not None and self.mode == "fast":
+            raise ValueError("window needs mode slow")
+        return self
+
+
+def test_with_values_sets_typed_values_at_dotted_keys_and_leaves_the_original():
+    cfg = WithSection()
+    new = with_values(cfg, {"steps": 3, "inner.delta": 0.5, "inner.tags": ["c"]})
+    assert (new.steps, new.inner.delta, new.inner.tags) == (3, 0.5, ["c"])
+    assert (cfg.steps, cfg.inner.delta, cfg.inner.tags) == (10, 0.75, ["a", "b"])
+
+
+@pytest.mark.parametrize(
+    "values, match",
+    [
+        ({"steps": 0}, r"steps: Input should be greater than or equal to 1"),
+        ({"inner.delta": -1.0}, r"inner\.delta: Input should be greater than 0"),
+        ({"window": 2.0}, r"window needs mode slow"),  # the model validator runs on the result
+        ({"inner.nope": 1}, r"inner\.nope: unknown key"),
+        ({"mode": "medium"}, r"mode: Input should be 'fast' or 'slow'"),
+    ],
+)
+def test_with_values_validates_and_names_the_key_and_source(values, match):
+    with pytest.raises(ConfigError, match=match) as err:
+        with_values(WithSection(), values, source="<defaults> (--flag)")
+    assert "<defaults> (--flag)" in str(err.value)
+
+
+def test_field_at_reads_nested_keys_and_rejects_unknown_ones():
+    assert field_at(WithSection, "inner.delta").description == "coverage threshold in Å"
+    with pytest.raises(ConfigError, match="inner.nope"):
+        field_at(WithSection, "inner.nope")
+    with pytest.raises(ConfigError, match="not a section"):
+        field_at(WithSection, "steps.x")

@@ -1,4 +1,5 @@
-"""Flags that set config keys: help, type and default from the pydantic field; typed values applied and validated."""
+"""Flags that set config keys: help, type, choices and default from the pydantic field; given flags applied
+typed and validated over the config file and --set; ``bondiff --help`` registers no command's flags."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pydantic import Field, model_validator
 
 import pipeline
 from pipeline.commands._common import add_config_args, add_config_flag, stage_config
-from pipeline.config import ConfigError, StrictModel, field_at, with_values
+from pipeline.config import ConfigError, StrictModel
 
 
 class Inner(StrictModel):
@@ -34,37 +35,6 @@ class Cfg(StrictModel):
         if self.window is not None and self.mode == "fast":
             raise ValueError("window needs mode slow")
         return self
-
-
-def test_with_values_sets_typed_values_at_dotted_keys_and_leaves_the_original():
-    cfg = Cfg()
-    new = with_values(cfg, {"steps": 3, "inner.delta": 0.5, "inner.tags": ["c"]})
-    assert (new.steps, new.inner.delta, new.inner.tags) == (3, 0.5, ["c"])
-    assert (cfg.steps, cfg.inner.delta, cfg.inner.tags) == (10, 0.75, ["a", "b"])
-
-
-@pytest.mark.parametrize(
-    "values, match",
-    [
-        ({"steps": 0}, r"steps: Input should be greater than or equal to 1"),
-        ({"inner.delta": -1.0}, r"inner\.delta: Input should be greater than 0"),
-        ({"window": 2.0}, r"window needs mode slow"),  # the model validator runs on the result
-        ({"inner.nope": 1}, r"inner\.nope: unknown key"),
-        ({"mode": "medium"}, r"mode: Input should be 'fast' or 'slow'"),
-    ],
-)
-def test_with_values_validates_and_names_the_key_and_source(values, match):
-    with pytest.raises(ConfigError, match=match) as err:
-        with_values(Cfg(), values, source="<defaults> (--flag)")
-    assert "<defaults> (--flag)" in str(err.value)
-
-
-def test_field_at_reads_nested_keys_and_rejects_unknown_ones():
-    assert field_at(Cfg, "inner.delta").description == "coverage threshold in Å"
-    with pytest.raises(ConfigError, match="inner.nope"):
-        field_at(Cfg, "inner.nope")
-    with pytest.raises(ConfigError, match="not a section"):
-        field_at(Cfg, "steps.x")
 
 
 def _parser() -> argparse.ArgumentParser:
