@@ -6,7 +6,8 @@
   ``--bf16`` stores floating weights in bfloat16 (half the size; loaded back as float32);
 * ``training/``: ``train_summary.json``, ``metrics.csv``, ``training_curves.png``, the prior's
   ``prior.json``, and ``dataset.json`` (counts, splits, content hash and recipe of the training set,
-  without the per-record error list);
+  without the per-record error list); like ``spec.json`` they name files and folders, they do not
+  point at the training machine's paths (:mod:`pipeline.model.provenance`);
 * ``record.json`` — what the model was trained on and how (dataset hash, prior, steps, final
   metrics, parameter count, file sizes), the file a model card is written from.
 
@@ -41,7 +42,7 @@ def package_model(train_out: str | Path, dest: str | Path, bf16: bool = False, n
 
     from pipeline.atomic import write_dir_atomic
     from pipeline.model.io import SPEC_FILE, WEIGHTS_FILE
-    from pipeline.model.provenance import INPUTS_FILE, portable_info
+    from pipeline.model.provenance import INPUTS_FILE, portable_info, without_machine_paths
 
     src, dest = Path(train_out), Path(dest)
     model_dir = src / "model"
@@ -66,9 +67,9 @@ def package_model(train_out: str | Path, dest: str | Path, bf16: bool = False, n
                 shutil.copy2(src / name, training / name)
         prior_dir, dataset_dir = Path(str(where.get("prior", ""))), Path(str(where.get("dataset", "")))
         if (prior_dir / "prior.json").is_file():
-            shutil.copy2(prior_dir / "prior.json", training / "prior.json")
+            (training / "prior.json").write_text(json.dumps(without_machine_paths(_read_json(prior_dir / "prior.json")), indent=2) + "\n")
         if (dataset_dir / "manifest.json").is_file():
-            (training / "dataset.json").write_text(json.dumps(_dataset_doc(dataset_dir), indent=2, default=str) + "\n")
+            (training / "dataset.json").write_text(json.dumps(without_machine_paths(_dataset_doc(dataset_dir)), indent=2, default=str) + "\n")
         summary = json.loads((src / "train_summary.json").read_text()) if (src / "train_summary.json").is_file() else {}
         record = {
             "dataset_hash": info.get("dataset_hash"),

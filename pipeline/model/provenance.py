@@ -7,7 +7,12 @@ A model travels (shipped inside the package, registered in MLflow, copied to ano
 * ``dataset_recipe``: how it was made: ``made_by`` (the stage or format that wrote it: ``ingest``,
   ``build-data``, ``merge``, ``bondiff-packed``), ``name`` (a builder recipe's name), ``inputs`` (the
   names of the files, folders or parts it was made from) and ``molecules``;
-* ``prior``: the prior directory's name; ``prior_hash``: the content hash of its ``prior.json``.
+* ``prior``: the prior directory's name; ``prior_hash``: its content key (``key`` in its
+  ``prior.json``: a hash of the dataset hash and the prior config), or the file's content hash
+  for a ``prior.json`` without one.
+
+:func:`without_machine_paths` does the same for the records packaged beside a model (the dataset's
+manifest, the prior's ``prior.json``): every absolute path becomes its last component.
 
 Where the inputs lived on the training machine is the train output's business (``inputs.json`` beside
 ``model/``), read only when that output is packaged.
@@ -19,7 +24,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["INPUTS_FILE", "training_inputs", "dataset_recipe", "portable_info"]
+__all__ = ["INPUTS_FILE", "training_inputs", "dataset_recipe", "portable_info", "prior_hash", "without_machine_paths"]
 
 INPUTS_FILE = "inputs.json"  # in a train output: {"dataset": path, "prior": path} on the training machine
 _PATH_KEYS = ("dataset", "prior")
@@ -41,20 +46,37 @@ def dataset_recipe(manifest: dict[str, Any]) -> dict[str, Any]:
     return recipe
 
 
-def training_inputs(dataset_dir: str | Path, prior_dir: str | Path) -> dict[str, Any]:
-    """The ``info`` entries naming a training run's dataset and prior (see the module docstring)."""
+def prior_hash(prior_json: Path) -> str:
+    """The prior's content key (``key`` in ``prior.json``), else the file's content hash; "" without a file."""
     from pipeline.hashing import file_hash
 
+    if not prior_json.is_file():
+        return ""
+    return str(_read_json(prior_json).get("key") or file_hash(prior_json))
+
+
+def training_inputs(dataset_dir: str | Path, prior_dir: str | Path) -> dict[str, Any]:
+    """The ``info`` entries naming a training run's dataset and prior (see the module docstring)."""
     dataset_dir, prior_dir = Path(dataset_dir), Path(prior_dir)
     manifest = _read_json(dataset_dir / "manifest.json")
-    prior_json = prior_dir / "prior.json"
     return {
         "dataset": dataset_dir.resolve().name,
         "dataset_hash": str(manifest.get("dataset_hash", "")),
         "dataset_recipe": dataset_recipe(manifest),
         "prior": prior_dir.resolve().name,
-        "prior_hash": file_hash(prior_json) if prior_json.is_file() else "",
+        "prior_hash": prior_hash(prior_dir / "prior.json"),
     }
+
+
+def without_machine_paths(obj: Any) -> Any:
+    """``obj`` (JSON data) with every absolute path string replaced by its last component."""
+    if isinstance(obj, dict):
+        return {k: without_machine_paths(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [without_machine_paths(v) for v in obj]
+    if isinstance(obj, str) and obj.startswith("/") and len(obj) > 1:
+        return Path(obj).name
+    return obj
 
 
 def portable_info(info: dict[str, Any]) -> dict[str, Any]:

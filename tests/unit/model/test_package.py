@@ -57,7 +57,7 @@ def _strings(obj):
 
 
 def _absolute(spec: dict) -> list[str]:
-    return [s for s in _strings(spec) if s.startswith(("/", "~")) or (len(s) > 2 and s[1:3] in (":\\", ":/"))]
+    return [s for s in _strings(spec) if s.startswith("/") or (len(s) > 2 and s[1:3] in (":\\", ":/"))]
 
 
 def test_a_written_spec_names_its_inputs_by_name_and_hash_not_path(trained, tmp_path):
@@ -73,8 +73,12 @@ def test_a_written_spec_names_its_inputs_by_name_and_hash_not_path(trained, tmp_
     assert info["dataset_recipe"]["molecules"] == 2
     # the machine paths stay in the train output, where packaging reads them
     assert json.loads((trained / "inputs.json").read_text()) == {"dataset": str((root / "ds").resolve()), "prior": str((root / "prior").resolve())}
-    packed = json.loads((package_model(trained, tmp_path / "m") / "spec.json").read_text())
+    dest = package_model(trained, tmp_path / "m")
+    packed = json.loads((dest / "spec.json").read_text())
     assert _absolute(packed) == [] and packed["info"] == info
+    for name in ("dataset.json", "prior.json"):  # the records packaged beside it name files, too
+        assert _absolute(json.loads((dest / "training" / name).read_text())) == []
+    assert json.loads((dest / "training" / "dataset.json").read_text())["dataset_hash"] == info["dataset_hash"]
 
 
 def test_packaging_an_older_output_replaces_its_spec_paths_by_names(trained, tmp_path):
@@ -99,6 +103,10 @@ def test_the_shipped_spec_holds_no_machine_path():
 
     spec = json.loads((SHIPPED_MODEL_DIR / "spec.json").read_text())
     assert _absolute(spec) == [] and spec["info"]["dataset_hash"] and spec["info"]["prior_hash"]
+    for name in ("dataset.json", "prior.json"):
+        doc = json.loads((SHIPPED_MODEL_DIR / "training" / name).read_text())
+        assert _absolute(doc) == [] and doc["dataset_hash"] == spec["info"]["dataset_hash"]
+    assert json.loads((SHIPPED_MODEL_DIR / "training" / "prior.json").read_text())["key"] == spec["info"]["prior_hash"]
 
 
 def test_bf16_halves_the_weights_and_still_loads(trained, tmp_path):
