@@ -1,9 +1,9 @@
 from typing import Literal
 
 import pytest
-from pydantic import Field, model_validator
 
 from pipeline.config import ConfigError, StrictModel, apply_overrides, config_hash, field_at, flatten, load_config, with_values
+from tests.helpers.config import WithSection
 
 
 class Inner(StrictModel):
@@ -54,25 +54,6 @@ def test_hash_is_stable_and_sensitive():
 
 
 # -- typed values at dotted keys (command-line flags) -------------------------------------------------
-class Section(StrictModel):
-    delta: float = Field(0.75, gt=0, description="coverage threshold in Å")
-    tags: list[str] = Field(default_factory=lambda: ["a", "b"], description="tags to keep")
-
-
-class WithSection(StrictModel):
-    steps: int = Field(10, ge=1, description="solver steps")
-    mode: Literal["fast", "slow"] = Field("fast", description="how to run")
-    progress: bool = Field(True, description="show a progress bar")
-    window: float | None = Field(None, gt=0, description="energy window")
-    inner: Section = Field(default_factory=Section)
-
-    @model_validator(mode="after")
-    def _window_needs_slow(self) -> "WithSection":
-        if self.window is not None and self.mode == "fast":
-            raise ValueError("window needs mode slow")
-        return self
-
-
 def test_with_values_sets_typed_values_at_dotted_keys_and_leaves_the_original():
     cfg = WithSection()
     new = with_values(cfg, {"steps": 3, "inner.delta": 0.5, "inner.tags": ["c"]})

@@ -8,33 +8,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Literal
-
 import pytest
-from pydantic import Field, model_validator
 
 import pipeline
 from pipeline.commands._common import add_config_args, add_config_flag, stage_config
-from pipeline.config import ConfigError, StrictModel
-
-
-class Inner(StrictModel):
-    delta: float = Field(0.75, gt=0, description="coverage threshold in Å")
-    tags: list[str] = Field(default_factory=lambda: ["a", "b"], description="tags to keep")
-
-
-class Cfg(StrictModel):
-    steps: int = Field(10, ge=1, description="solver steps")
-    mode: Literal["fast", "slow"] = Field("fast", description="how to run")
-    progress: bool = Field(True, description="show a progress bar")
-    window: float | None = Field(None, gt=0, description="energy window")
-    inner: Inner = Field(default_factory=Inner)
-
-    @model_validator(mode="after")
-    def _window_needs_slow(self) -> "Cfg":
-        if self.window is not None and self.mode == "fast":
-            raise ValueError("window needs mode slow")
-        return self
+from pipeline.config import ConfigError
+from tests.helpers.config import WithSection as Cfg
 
 
 def _parser() -> argparse.ArgumentParser:
