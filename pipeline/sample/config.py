@@ -17,7 +17,7 @@ __all__ = ["SamplerName", "SAMPLER_METHODS", "StereoConfig", "DivergenceConfig",
 SamplerName = Literal["sde", "ode", "ode_euler", "ode_heun", "ddim", "ddpm", "dpmpp_2m", "dpmpp_2m_sde"]
 
 # user-facing sampler name -> ``pipeline.diffusion.sample(method=...)``: the solvers by their own
-# names, and ``ode`` (the PF-ODE with Heun steps, the default of earlier versions)
+# names, and ``ode``: an alias of ``ode_heun`` (the PF-ODE with Heun steps), kept for configs that use it
 SAMPLER_METHODS: dict[str, str] = {**{name: name for name in SAMPLERS}, "ode": "ode_heun"}
 
 
