@@ -1,4 +1,4 @@
-"""``bondiff ui``: the MLflow UI on the project's tracking store (DESIGN §4).
+"""``bondiff ui``: the MLflow UI on the project's tracking store (docs/design.md §4).
 
 Starts ``mlflow server`` on 127.0.0.1 (by default) over the same store ``bondiff`` logs to
 (``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else ``<workdir>/mlflow.db``) with artifacts in
