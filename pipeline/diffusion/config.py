@@ -8,7 +8,7 @@ from pydantic import Field
 
 from pipeline.config import StrictModel
 from pipeline.diffusion.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
-from pipeline.diffusion.schedules import Schedule, get_schedule
+from pipeline.diffusion.schedules import Schedule, schedule_from_config
 
 __all__ = ["ScheduleConfig", "SamplerConfig", "SolverName", "GridName"]
 
@@ -28,16 +28,7 @@ class ScheduleConfig(StrictModel):
     beta_max: float | None = Field(None, gt=0, description="β schedules only")
 
     def build(self) -> Schedule:
-        kw = self.model_dump(exclude={"name"})
-        if self.name == "cosine":
-            if self.beta_min is not None or self.beta_max is not None:
-                raise ValueError("beta_min/beta_max do not apply to the cosine schedule")
-            kw.pop("beta_min"), kw.pop("beta_max")
-        else:
-            if self.s is not None:
-                raise ValueError("s applies to the cosine schedule only")
-            kw.pop("s")
-        return get_schedule(self.name, **kw)
+        return schedule_from_config(self.model_dump())
 
 
 class SamplerConfig(StrictModel):

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["Schedule", "CosineSchedule", "LinearBetaSchedule", "QuadraticBetaSchedule", "get_schedule", "SCHEDULES"]
+__all__ = ["Schedule", "CosineSchedule", "LinearBetaSchedule", "QuadraticBetaSchedule", "get_schedule", "schedule_from_config", "SCHEDULES"]
 
 Time = float | torch.Tensor
 
@@ -226,3 +226,16 @@ def get_schedule(name: str = "cosine", **kw: Any) -> Schedule:
     except KeyError:
         raise ValueError(f"unknown schedule {name!r}; choose one of cosine, linear, quadratic") from None
     return cls(**{k: v for k, v in kw.items() if v is not None})
+
+
+def schedule_from_config(cfg: dict[str, Any]) -> Schedule:
+    """The schedule of a schedule section as a dict (``ScheduleConfig.model_dump()``, or the ``schedule`` of a spec's
+    JSON): ``name`` plus its parameters; ``None`` means default, and a parameter of the other family is an error."""
+    kw = dict(cfg)
+    name = kw.pop("name", "cosine")
+    if name == "cosine":
+        if kw.pop("beta_min", None) is not None or kw.pop("beta_max", None) is not None:
+            raise ValueError("beta_min/beta_max do not apply to the cosine schedule")
+    elif kw.pop("s", None) is not None:
+        raise ValueError("s applies to the cosine schedule only")
+    return get_schedule(name, **kw)

@@ -37,12 +37,13 @@ RDKit is imported inside functions (the GPU training image may not have it).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 
-from pipeline.model.spec import FeatureConfig
+if TYPE_CHECKING:  # pydantic: not on the training path of a GPU machine (any object with these fields works)
+    from pipeline.model.spec import FeatureConfig
 
 __all__ = ["featurize", "dg_bounds", "ranked_neighbours", "stereo_pairs", "node_feature_dim", "pair_feature_dims", "signed_volumes", "chirality_targets", "split_bonds"]
 
@@ -200,7 +201,10 @@ def featurize(mol, cfg: FeatureConfig | None = None):
     from rdkit import Chem
     from torch_geometric.data import Data
 
-    cfg = cfg or FeatureConfig()
+    if cfg is None:
+        from pipeline.model.spec import FeatureConfig
+
+        cfg = FeatureConfig()
     n = mol.GetNumAtoms()
     if n == 0:
         raise ValueError("molecule has no atoms")

@@ -32,13 +32,16 @@ from __future__ import annotations
 import math
 import weakref
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from pipeline.model.blocks import MLP, TimeEmbedding
 from pipeline.model.dense import DenseLayout
-from pipeline.model.spec import PairNetConfig
+
+if TYPE_CHECKING:  # pydantic: any object with these fields works (the GPU job passes a plain view)
+    from pipeline.model.spec import PairNetConfig
 
 __all__ = ["PairNet", "GraphEncoder", "Encoded", "chiral_terms"]
 

@@ -23,12 +23,16 @@ correction. The training loss weight that makes the target unit-scale is ``1/c_o
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from pipeline.model.blocks import scatter_mean
 from pipeline.model.registry import build_net
-from pipeline.model.spec import ModelSpec
+
+if TYPE_CHECKING:  # pydantic: a plain view of a spec works too (pipeline.plain.spec_view)
+    from pipeline.model.spec import ModelSpec
 
 __all__ = ["Denoiser", "build_denoiser", "precond_coefficients", "center_per_molecule"]
 

@@ -10,12 +10,13 @@ are computed in float64 numpy and cast once).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 
-from pipeline.prior.params import PriorParams
+if TYPE_CHECKING:  # pydantic: not on the training path of a GPU machine
+    from pipeline.prior.params import PriorParams
 
 __all__ = ["PriorBatch", "randn_like_atoms"]
 

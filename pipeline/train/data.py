@@ -18,12 +18,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 
-from pipeline.model.spec import FeatureConfig
+if TYPE_CHECKING:
+    from pipeline.model.spec import FeatureConfig
 from pipeline.types import RecordError
 
 __all__ = ["MoleculeRecord", "TrainBatch", "load_records", "AtomBudgetBatcher", "collate"]
