@@ -10,7 +10,7 @@ EXTRAS ?= dev,qm9,validate,airflow
 STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: venv quickstart test unit numeric equivariance integration clean-venv ui train-stretch
+.PHONY: venv quickstart test unit numeric equivariance integration clean-venv ui train-stretch gpu-pack gpu-stretch gpu-import
 
 venv: $(STAMP)
 
@@ -43,6 +43,25 @@ train-stretch: venv
 	test -f $(V2_PRIOR)/prior.json || $(VENV)/bin/bondiff prior --dataset $(V2_DATA) --out $(V2_PRIOR) --no-track
 	$(VENV)/bin/bondiff train -c configs/train_v2.yaml --dataset $(V2_DATA) --prior $(V2_PRIOR) --out $(V2_DIR) \
 	    $$(test -f $(V2_DIR)/checkpoints/last.pt && echo --resume) --set cpu_budget_s=$(CPU_BUDGET) --experiment bondiff-v2
+
+# a stretch on a lent GPU (docs/training.md, "A stretch on a lent GPU"): pack here, run there, import here
+GPU_BUNDLE   ?= build/gpu
+GPU_WALL_S   ?= 510
+GPU_ATOMS    ?= 16384
+GPU_PYTHON   ?= python3
+GPU_RETURNED ?=
+gpu-pack: venv
+	$(VENV)/bin/bondiff gpu pack --dataset $(V2_DATA) --prior $(V2_PRIOR) --checkpoint $(V2_DIR)/checkpoints/last.pt --out $(GPU_BUNDLE)
+
+# on the GPU machine (no venv there, no network: its python3 has torch, e3nn, torch-geometric); OUT is set there
+gpu-stretch:
+	test -n "$(OUT)" || { echo "gpu-stretch: set OUT (the folder whose files come back)"; exit 2; }
+	PYTHONUNBUFFERED=1 $(GPU_PYTHON) -m pipeline.train.gpu_job --bundle $(GPU_BUNDLE) --dataset $(V2_DATA) --out $(OUT) \
+	    --wall-s $(GPU_WALL_S) --atom-budget $(GPU_ATOMS)
+
+gpu-import: venv
+	test -n "$(GPU_RETURNED)" || { echo "gpu-import: set GPU_RETURNED=<the run's files_at>"; exit 2; }
+	$(VENV)/bin/bondiff gpu import --from $(GPU_RETURNED) --into $(V2_DIR) --experiment bondiff-v2
 
 ui: venv
 	$(VENV)/bin/bondiff ui

@@ -28,6 +28,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("benchmark", "score samplers (bondiff, ETKDG, ETKDG+MMFF) against reference ensembles"),
     ("build-data", "build a drug-like conformer-ensemble training set (ETKDG+MMFF, optional xTB)"),
     ("models", "list the models you can sample with (shipped + registered); register the shipped one"),
+    ("gpu", "a training stretch on a lent GPU: pack its carry bundle, import what came back"),
     ("ui", "open the MLflow UI on the project's tracking store"),
 ]
 

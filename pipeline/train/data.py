@@ -12,7 +12,8 @@
   network working on dense per-molecule tensors (pairnet) needs to waste no time on padding. The plan depends only on
   ``(seed, epoch)``, which is what makes ``--resume`` exact. Under DDP every rank takes an equal
   share of the batches (``plan[rank::world]``, truncated to the same length).
-* :func:`collate` turns a list of (record, conformer) into a :class:`TrainBatch`.
+* :func:`collate` turns a list of (record, conformer) into a :class:`TrainBatch`; :func:`prefetched_batches`
+  has worker processes collate the coming batches of the plan, in order, while the training steps run.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset
 
 if TYPE_CHECKING:
     from pipeline.model.spec import FeatureConfig
 from pipeline.types import RecordError
 
-__all__ = ["MoleculeRecord", "TrainBatch", "load_records", "AtomBudgetBatcher", "collate"]
+__all__ = ["MoleculeRecord", "TrainBatch", "load_records", "AtomBudgetBatcher", "collate", "prefetched_batches"]
 
 
 @dataclass
@@ -132,6 +134,7 @@ class AtomBudgetBatcher:
         self.world = world
         self.repeats = repeats
         self.size_window = size_window
+        self._plans: dict[int, list[list[tuple[int, int]]]] = {}  # the last two epochs' plans (asked for again and again)
 
     def _all_batches(self, epoch: int) -> list[list[tuple[int, int]]]:
         rng = np.random.default_rng([self.seed, epoch])
@@ -167,7 +170,12 @@ class AtomBudgetBatcher:
 
     def epoch_plan(self, epoch: int) -> list[list[tuple[int, int]]]:
         """This rank's batches for ``epoch`` (same count on every rank)."""
-        batches = self._all_batches(epoch)
+        if epoch not in self._plans:
+            self._plans = {e: p for e, p in self._plans.items() if e == epoch - 1}
+            self._plans[epoch] = self._rank_share(self._all_batches(epoch))
+        return self._plans[epoch]
+
+    def _rank_share(self, batches: list[list[tuple[int, int]]]) -> list[list[tuple[int, int]]]:
         if self.world == 1:
             return batches
         while len(batches) < self.world:  # tiny datasets: every rank needs at least one batch
@@ -187,3 +195,40 @@ def collate(records: Sequence[MoleculeRecord], items: Sequence[tuple[int, int]],
     x0 = torch.from_numpy(np.concatenate([records[i].coords[k] for i, k in items])).to(dtype)
     prior = PriorBatch.from_factors([r.R for r in recs], [r.eigvals for r in recs], dtype=dtype)
     return TrainBatch(graph, x0, prior, [r.name for r in recs])
+
+
+class _PlannedBatches(Dataset):
+    """``(epoch, index) -> ((epoch, index), collated batch)`` of the batcher's epoch plans (what loader workers run)."""
+
+    def __init__(self, records: Sequence[MoleculeRecord], batcher: AtomBudgetBatcher):
+        self.records, self.batcher = records, batcher
+        self._plan: tuple[int, list] | None = None
+
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, i = key
+        if self._plan is None or self._plan[0] != epoch:
+            self._plan = (epoch, self.batcher.epoch_plan(epoch))
+        return key, collate(self.records, self._plan[1][i])
+
+
+def _positions(batcher: AtomBudgetBatcher, epoch: int, start: int):
+    """(epoch, index) from the given position on, through all later epochs (the order the training loop takes)."""
+    while True:
+        yield from ((epoch, i) for i in range(start, len(batcher.epoch_plan(epoch))))
+        epoch, start = epoch + 1, 0
+
+
+def _as_is(item):
+    return item
+
+
+def prefetched_batches(records: Sequence[MoleculeRecord], batcher: AtomBudgetBatcher, epoch: int, start: int, workers: int):
+    """An iterator of ``((epoch, index), TrainBatch)`` from ``(epoch, start)`` on, collated by ``workers`` processes
+    ahead of use (forked: the records are shared, not copied); None when ``workers`` is 0."""
+    if workers <= 0:
+        return None
+    loader = DataLoader(
+        _PlannedBatches(records, batcher), batch_size=None, sampler=_positions(batcher, epoch, start),
+        num_workers=workers, collate_fn=_as_is, prefetch_factor=4, multiprocessing_context="fork",
+    )
+    return iter(loader)

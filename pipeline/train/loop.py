@@ -3,6 +3,12 @@
 :class:`Trainer` owns the mutable training state (model, EMA, optimiser, scheduler, noise RNG,
 position in the epoch plan) and knows how to checkpoint and restore all of it. Metrics go to the
 ``MetricLogger`` it is given (MLflow when tracked); only rank 0 logs and writes files.
+
+Time is counted per device kind: on CPU the CPU-seconds of the training steps (``cpu_seconds``, what
+``cpu_budget_s`` limits), on CUDA their wall seconds (``gpu_seconds``); both are checkpointed and add up over
+all stretches. A run on a lent machine also sets :attr:`Trainer.deadline` (wall clock),
+:attr:`Trainer.checkpoint_every_s` (a checkpoint at least that often, so a kill loses little) and
+:attr:`Trainer.loader_workers` (processes collating the coming batches).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Callable, Sequence
 import torch
 
 from pipeline.train.checkpoint import save_checkpoint
-from pipeline.train.data import AtomBudgetBatcher, MoleculeRecord, collate
+from pipeline.train.data import AtomBudgetBatcher, MoleculeRecord, TrainBatch, collate, prefetched_batches
 from pipeline.train.ddp import DistInfo, all_reduce_mean, barrier, broadcast_from_main, wrap_model
 from pipeline.train.ema import EMA
 from pipeline.train.evaluate import sample_validity, validation_loss
@@ -86,7 +92,16 @@ class Trainer:
         self.session_cpu_seconds = 0.0  # this stretch only (cpu_budget_s)
         self.skipped_steps = 0  # steps whose loss or gradient was not finite: no update (whole run; checkpointed)
         self.nonfinite_run = 0  # how many of them in a row, up to now
-        self.stopped_by: str | None = None  # "cpu_budget_s" or the signal that asked to stop (SIGTERM, SIGINT)
+        self.stopped_by: str | None = None  # one of _REASONS: the budget, the deadline, stop_at or a signal
+        self.gpu_seconds = 0.0  # wall seconds of training steps on CUDA over the whole run; checkpointed
+        self.gpu_stretches: list[dict] = []  # one entry per stretch on a lent GPU (device, steps, seconds); checkpointed
+        self.deadline: float | None = None  # time.perf_counter() after which no new step starts ("wall_s")
+        self.stop_at: int | None = None  # end this run at this step ("steps"; the LR schedule still runs to max_steps)
+        self.checkpoint_every_s: float | None = None  # also checkpoint when this many wall seconds have passed
+        self.on_save: Callable[[Path], None] | None = None  # called (rank 0) after every checkpoint written
+        self.loader_workers = 0  # > 0: that many processes collate the coming batches (a GPU outruns one CPU collating)
+        self.data_wait_seconds = 0.0  # this run: time the steps waited for a collated batch (loader_workers > 0)
+        self._last_save = time.perf_counter()
 
     # -- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -105,6 +120,10 @@ class Trainer:
             "cpu_seconds": self.cpu_seconds,
             "skipped_steps": self.skipped_steps,
             "nonfinite_run": self.nonfinite_run,
+            "gpu_seconds": self.gpu_seconds,
+            "gpu_stretches": list(self.gpu_stretches),
+            "atom_budget": self.cfg.atom_budget,
+            "epoch_batches": len(self.batcher.epoch_plan(self.epoch)),
             **self.extra_state(),
         }
 
@@ -122,11 +141,22 @@ class Trainer:
         self.cpu_seconds = float(state.get("cpu_seconds", 0.0))
         self.skipped_steps = int(state.get("skipped_steps", 0))
         self.nonfinite_run = int(state.get("nonfinite_run", 0))
+        self.gpu_seconds = float(state.get("gpu_seconds", 0.0))
+        self.gpu_stretches = list(state.get("gpu_stretches", []))
+        saved = state.get("epoch_batches")
+        if saved and self.batch_in_epoch:  # another atom budget or data set: keep the fraction of the epoch done
+            now = len(self.batcher.epoch_plan(self.epoch))
+            if now != int(saved):
+                self.batch_in_epoch = min(round(self.batch_in_epoch * now / int(saved)), now)
 
     def save(self, name: str = "last.pt") -> Path | None:
+        self._last_save = time.perf_counter()
         if not self.info.is_main:
             return None
-        return save_checkpoint(self.checkpoint_dir / name, self.state_dict())
+        path = save_checkpoint(self.checkpoint_dir / name, self.state_dict())
+        if self.on_save is not None:
+            self.on_save(path)
+        return path
 
     # -- one step ------------------------------------------------------------------------------
     def _autocast(self):
@@ -134,9 +164,10 @@ class Trainer:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return nullcontext()
 
-    def train_step(self, items) -> dict[str, float]:
+    def train_step(self, items, batch: TrainBatch | None = None) -> dict[str, float]:
+        """One optimiser step on ``items`` (``batch``: the same items already collated, on the CPU)."""
         self.model.train()
-        batch = collate(self.train_records, items).to(self.device)
+        batch = (batch or collate(self.train_records, items)).to(self.device)
         loss, per_mol, t = x0_loss(self.model, batch, self.cfg.loss, self.generator, self._autocast())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -203,21 +234,34 @@ class Trainer:
         return {**self.last_metrics, **final}
 
     def _steps(self, stop: StopRequest) -> None:
-        """Train until max_steps, the stretch's CPU budget or a stop request (SIGTERM / Ctrl-C)."""
+        """Train until max_steps, the stretch's CPU budget, the deadline, stop_at or a stop request (SIGTERM / Ctrl-C)."""
         cfg = self.cfg
         window: list[dict[str, float]] = []
         t_window = time.perf_counter()
+        ahead = prefetched_batches(self.train_records, self.batcher, self.epoch, self.batch_in_epoch, self.loader_workers)
         while self.step < cfg.max_steps and self.stopped_by is None:
             plan = self.batcher.epoch_plan(self.epoch)
             while self.batch_in_epoch < len(plan) and self.step < cfg.max_steps and self.stopped_by is None:
                 t0, c0 = time.perf_counter(), time.process_time()
-                metrics = self.train_step(plan[self.batch_in_epoch])
-                self.train_seconds += time.perf_counter() - t0
-                cpu = time.process_time() - c0
-                self.cpu_seconds += cpu
-                self.session_cpu_seconds += cpu
+                batch = None
+                if ahead is not None:  # collation has no randomness: collating ahead changes no result
+                    key, batch = next(ahead)
+                    self.data_wait_seconds += time.perf_counter() - t0
+                    if key != (self.epoch, self.batch_in_epoch):
+                        raise RuntimeError(f"batch prefetch out of step: {key} != {(self.epoch, self.batch_in_epoch)}")
+                metrics = self.train_step(plan[self.batch_in_epoch], batch)  # ends with a device sync (loss.item)
+                wall = time.perf_counter() - t0
+                self.train_seconds += wall
+                if self.device.type == "cuda":
+                    self.gpu_seconds += wall
+                else:
+                    cpu = time.process_time() - c0
+                    self.cpu_seconds += cpu
+                    self.session_cpu_seconds += cpu
                 self.stopped_by = self._stop_reason(stop)
                 metrics["cpu_hours"] = self.cpu_seconds / 3600.0
+                if self.gpu_seconds:
+                    metrics["gpu_hours"] = self.gpu_seconds / 3600.0
                 self.batch_in_epoch += 1
                 self.step += 1
                 if self._bar is not None:
@@ -232,18 +276,21 @@ class Trainer:
                     self._log(self.evaluate())
                     barrier(self.info)
                     t_window = time.perf_counter()
-                if self.step % cfg.checkpoint_every == 0:
+                timed = self.checkpoint_every_s is not None and time.perf_counter() - self._last_save >= self.checkpoint_every_s
+                if self.step % cfg.checkpoint_every == 0 or timed:
                     self.save()
             if self.batch_in_epoch >= len(plan):
                 self.epoch += 1
                 self.batch_in_epoch = 0
 
-    _REASONS = ("cpu_budget_s", "SIGTERM", "SIGINT")
+    _REASONS = ("cpu_budget_s", "wall_s", "steps", "SIGTERM", "SIGINT")
 
     def _stop_reason(self, stop: StopRequest) -> str | None:
         """Why this stretch ends after this step, if it does (under DDP, rank 0 decides for everyone)."""
         budget = self.cfg.cpu_budget_s is not None and self.session_cpu_seconds >= self.cfg.cpu_budget_s
-        reason = "cpu_budget_s" if budget else stop.reason
+        late = self.deadline is not None and time.perf_counter() >= self.deadline
+        last = self.stop_at is not None and self.step + 1 >= self.stop_at
+        reason = "cpu_budget_s" if budget else "wall_s" if late else "steps" if last else stop.reason
         code = torch.tensor([float(self._REASONS.index(reason) + 1 if reason else 0)])
         code = int(broadcast_from_main(code, self.info).item())
         return self._REASONS[code - 1] if code else None
@@ -263,7 +310,9 @@ class Trainer:
     def _log_window(self, window: list[dict[str, float]], seconds: float) -> None:
         keys = {k for m in window for k in m}
         agg = {k: sum(m[k] for m in window if k in m) / sum(1 for m in window if k in m) for k in keys if k != "molecules"}
-        agg["cpu_hours"] = window[-1]["cpu_hours"]  # cumulative: the last value, not the window mean
+        for key in ("cpu_hours", "gpu_hours"):  # cumulative: the last value, not the window mean
+            if key in window[-1]:
+                agg[key] = window[-1][key]
         agg["molecules"] = float(sum(m["molecules"] for m in window))  # trained in this window (exact count)
         agg["skipped_steps"] = float(sum(m.get("skipped_steps", 0.0) for m in window))  # non-finite batches in this window
         agg["molecules_per_s"] = agg["molecules"] / max(seconds, 1e-9)

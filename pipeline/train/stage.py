@@ -149,6 +149,8 @@ def run_train(
                 "val_source": val_source,
                 "world_size": info.world,
                 "cpu_hours": trainer.cpu_seconds / 3600.0,
+                "gpu_hours": trainer.gpu_seconds / 3600.0,
+                "gpu_stretches": trainer.gpu_stretches,
                 "stopped_by": trainer.stopped_by or "max_steps",
                 "skipped_steps": trainer.skipped_steps,
                 "device": str(device),

@@ -1,0 +1,142 @@
+"""The way back from a lent GPU: merge what ``pipeline.train.gpu_job`` returned into the training folder.
+
+``import_gpu_run(returned, train_dir)`` (``bondiff gpu import``) checks that the returned run resumed the
+checkpoint that is still the training folder's (same SHA-256 as when the bundle was packed: a CPU stretch
+that ran meanwhile is never overwritten) with the same model spec, then, each file atomically:
+
+* ``checkpoints/last.pt``: the returned full state (``bondiff train --resume`` continues from it exactly;
+  the epoch position is rescaled to the CPU atom budget by the trainer);
+* ``metrics.csv``: its rows up to the resumed step, then the GPU run's rows (``gpu_hours`` marks them);
+* ``train_summary.json``: steps, ``gpu_hours`` (all GPU stretches), ``gpu_stretches`` (device, steps, seconds),
+  the GPU run's final metrics; ``model/``: the EMA model; ``training_curves.png`` redrawn.
+
+The caller logs the GPU run to MLflow (``log_gpu_run``) unless told not to.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pipeline.train.bundle import BundleError, _sha256
+
+__all__ = ["import_gpu_run", "log_gpu_run"]
+
+
+def _rows(path: Path) -> list[list[str]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as fh:
+        return [r for r in csv.reader(fh)][1:]
+
+
+def _write_rows(path: Path, rows: list[list[str]]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["step", "key", "value"])
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _spec_without_info(spec_json: str) -> dict:
+    spec = json.loads(spec_json)
+    spec.pop("info", None)
+    return spec
+
+
+def import_gpu_run(returned: Path, train_dir: Path) -> dict[str, Any]:
+    """Merge ``returned`` (the GPU job's output dir) into ``train_dir``; returns the updated summary."""
+    import shutil
+
+    from pipeline.model.io import save_model
+    from pipeline.model.precond import build_denoiser
+    from pipeline.model.spec import ModelSpec
+    from pipeline.train.checkpoint import LAST, load_checkpoint
+    from pipeline.train.gpu_job import SUMMARY_FILE
+    from pipeline.train.history import CURVES_FILE, HISTORY_FILE, plot_history
+
+    returned, train_dir = Path(returned), Path(train_dir)
+    summary_path, ckpt = returned / SUMMARY_FILE, returned / "last.pt"
+    for p in (summary_path, ckpt):
+        if not p.is_file():
+            raise BundleError(f"{returned}: no {p.name}: not the output of a GPU job (or it ended before its first checkpoint)")
+    run = json.loads(summary_path.read_text())
+    target = train_dir / "checkpoints" / LAST
+    if not target.is_file():
+        raise BundleError(f"{train_dir}: no checkpoints/{LAST} to continue")
+    current = _sha256(target)
+    if current == _sha256(ckpt):
+        raise BundleError(f"{target} already is the GPU run's checkpoint (imported before)")
+    if current != run["bundle_checkpoint_sha256"]:
+        raise BundleError(
+            f"{target} is not the checkpoint the GPU run resumed (it changed since `bondiff gpu pack`, e.g. a CPU stretch "
+            "ran): importing would drop that work; keep one of the two"
+        )
+    state, old = load_checkpoint(ckpt), load_checkpoint(target)
+    if _spec_without_info(state["spec"]) != _spec_without_info(old["spec"]):
+        raise BundleError(f"{ckpt}: its model spec differs from {target}'s")
+    if int(state["step"]) != int(run.get("to_step", -1)):
+        raise BundleError(f"{ckpt}: step {state['step']} but {summary_path.name} says {run.get('to_step')}: files of two runs")
+    start, end = int(run["from_step"]), int(state["step"])
+
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.copyfile(ckpt, tmp)
+    os.replace(tmp, target)
+
+    history = train_dir / HISTORY_FILE
+    rows = [r for r in _rows(history) if len(r) == 3 and int(r[0]) <= start]
+    rows += [r for r in _rows(returned / HISTORY_FILE) if len(r) == 3 and start < int(r[0]) <= end]
+    _write_rows(history, rows)
+
+    spec = ModelSpec.model_validate_json(state["spec"])
+    spec.info.update({"steps": end})
+    model = build_denoiser(spec)
+    model.load_state_dict(state["ema"])
+    save_model(train_dir / "model", model, spec)
+
+    summary_file = train_dir / "train_summary.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+    summary.update(
+        steps=end,
+        resumed_from=start,
+        cpu_hours=float(state.get("cpu_seconds", 0.0)) / 3600.0,
+        gpu_hours=float(state.get("gpu_seconds", 0.0)) / 3600.0,
+        gpu_stretches=list(state.get("gpu_stretches", [])),
+        stopped_by="gpu " + str(run.get("stopped_by", "killed (last periodic checkpoint)")),
+        device=run.get("device", "cuda"),
+        metrics=run.get("metrics", {}),
+    )
+    tmp = summary_file.with_name(f".{summary_file.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    os.replace(tmp, summary_file)
+    plot_history(history, train_dir / CURVES_FILE, f"bondiff train: {train_dir.name}, {end} steps")
+    return {**summary, "gpu_run": run}
+
+
+def log_gpu_run(returned: Path, train_dir: Path, run: dict[str, Any], **setup: Any) -> str:
+    """One MLflow run ``train-gpu`` with the GPU run's metric curves, device tags and the merged summary; its id."""
+    import mlflow
+
+    from pipeline.tracking import MlflowLogger, setup_tracking
+    from pipeline.train.history import HISTORY_FILE, read_history
+
+    setup_tracking(**setup)
+    tags = {"stage": "train", "device": str(run.get("device")), "kind": "gpu-stretch", "output.train_dir": str(train_dir)}
+    with mlflow.start_run(run_name="train-gpu", tags=tags) as active:
+        logger = MlflowLogger(active.info.run_id)
+        by_step: dict[int, dict[str, float]] = {}
+        for key, points in read_history(Path(returned) / HISTORY_FILE).items():
+            for step, value in points:
+                by_step.setdefault(step, {})[key] = value
+        for step in sorted(by_step):
+            logger.log_metrics(by_step[step], step=step)
+        mlflow.log_params({k: run.get(k) for k in ("from_step", "to_step", "atom_budget", "train_molecules", "torch")})
+        mlflow.log_metrics({"gpu_seconds": float(run.get("gpu_seconds", 0.0)), "load_s": float(run.get("load_s", 0.0))})
+        for name in ("train_summary.json", "training_curves.png"):
+            if (Path(train_dir) / name).is_file():
+                mlflow.log_artifact(str(Path(train_dir) / name))
+        return active.info.run_id
