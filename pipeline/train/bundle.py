@@ -42,6 +42,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from pipeline.data.packed import sha256_file
 from pipeline.train.data import MoleculeRecord
 from pipeline.types import StageError
 
@@ -227,14 +228,6 @@ def _prefixed(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarra
     return {f"{prefix}{k}": v for k, v in arrays.items()}
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _dataset_identity(ds) -> dict[str, Any]:
     manifest = json.loads((Path(ds.root) / "manifest.json").read_text())
     parts = [{"file": p["file"], "sha256": p["sha256"]} for p in manifest.get("parts", [])]
@@ -323,7 +316,7 @@ def pack_bundle(
         "dataset": _dataset_identity(ds),
         "prior": params.model_dump(mode="json") | {"lam_mode": params.lam_mode},
         "prior_dir": str(prior_dir),
-        "checkpoint": {"source": str(checkpoint), "sha256": _sha256(checkpoint), "step": int(state["step"])},
+        "checkpoint": {"source": str(checkpoint), "sha256": sha256_file(checkpoint), "step": int(state["step"])},
         "config": json.loads(state["config"]),
         "spec": json.loads(state["spec"]),
         "subset": {

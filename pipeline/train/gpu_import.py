@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from pipeline.train.bundle import BundleError, _sha256
+from pipeline.atomic import write_file_atomic
+from pipeline.data.packed import sha256_file
+from pipeline.train.bundle import BundleError
 
 __all__ = ["import_gpu_run", "log_gpu_run"]
 
@@ -34,12 +35,13 @@ def _rows(path: Path) -> list[list[str]]:
 
 
 def _write_rows(path: Path, rows: list[list[str]]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["step", "key", "value"])
-        w.writerows(rows)
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["step", "key", "value"])
+            w.writerows(rows)
+
+    write_file_atomic(path, write)
 
 
 def _spec_without_info(spec_json: str) -> dict:
@@ -68,8 +70,8 @@ def import_gpu_run(returned: Path, train_dir: Path) -> dict[str, Any]:
     target = train_dir / "checkpoints" / LAST
     if not target.is_file():
         raise BundleError(f"{train_dir}: no checkpoints/{LAST} to continue")
-    current = _sha256(target)
-    if current == _sha256(ckpt):
+    current = sha256_file(target)
+    if current == sha256_file(ckpt):
         raise BundleError(f"{target} already is the GPU run's checkpoint (imported before)")
     if current != run["bundle_checkpoint_sha256"]:
         raise BundleError(
@@ -83,9 +85,7 @@ def import_gpu_run(returned: Path, train_dir: Path) -> dict[str, Any]:
         raise BundleError(f"{ckpt}: step {state['step']} but {summary_path.name} says {run.get('to_step')}: files of two runs")
     start, end = int(run["from_step"]), int(state["step"])
 
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.copyfile(ckpt, tmp)
-    os.replace(tmp, target)
+    write_file_atomic(target, lambda tmp: shutil.copyfile(ckpt, tmp))
 
     history = train_dir / HISTORY_FILE
     rows = [r for r in _rows(history) if len(r) == 3 and int(r[0]) <= start]
@@ -110,9 +110,7 @@ def import_gpu_run(returned: Path, train_dir: Path) -> dict[str, Any]:
         device=run.get("device", "cuda"),
         metrics=run.get("metrics", {}),
     )
-    tmp = summary_file.with_name(f".{summary_file.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    os.replace(tmp, summary_file)
+    write_file_atomic(summary_file, json.dumps(summary, indent=2, default=str) + "\n")
     plot_history(history, train_dir / CURVES_FILE, f"bondiff train: {train_dir.name}, {end} steps")
     return {**summary, "gpu_run": run}
 

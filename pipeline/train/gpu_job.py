@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -30,12 +29,6 @@ __all__ = ["main", "run_job"]
 
 SUMMARY_FILE = "gpu_summary.json"
 EMA_FILE = "ema_bf16.pt"
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def run_job(
@@ -54,6 +47,7 @@ def run_job(
     t_start = time.perf_counter()
     import torch
 
+    from pipeline.atomic import write_file_atomic
     from pipeline.model.precond import build_denoiser
     from pipeline.plain import namespace, spec_view
     from pipeline.train.bundle import read_bundle
@@ -111,7 +105,7 @@ def run_job(
             summary["max_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
         if not summary["complete"]:
             summary["metrics"] = trainer.last_metrics
-        _write_json(out / SUMMARY_FILE, summary)
+        write_file_atomic(out / SUMMARY_FILE, json.dumps(summary, indent=1, default=str) + "\n")
 
     def stamp() -> None:  # this stretch's entry, as of the state about to be saved
         entry.update(to_step=trainer.step, gpu_seconds=trainer.gpu_seconds - start_gpu)
