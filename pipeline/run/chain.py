@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any, Sequence
 from pipeline.atomic import write_dir_atomic
 from pipeline.config import config_hash
 from pipeline.hashing import combine_hashes
+from pipeline.missing import finite_metrics
 from pipeline.run.config import PipelineConfig
 from pipeline.run.stages import DEFAULT_SPECS, StageContext, StageSpec, spec_for
 from pipeline.run.state import RunState, StageRecord, hash_outputs
@@ -177,7 +177,7 @@ def execute_stage(
         outputs={k: str(p) for k, p in result.outputs.items()},
         output_hashes=hash_outputs(result.outputs),
         run_id=run_id,
-        metrics=_finite(result.metrics),  # NaN/inf are not JSON (state file, Airflow XCom); MLflow has them all
+        metrics=finite_metrics(result.metrics),  # NaN/inf are not JSON (state file, Airflow XCom); MLflow has them all
         finished_at=time.time(),
     )
     state.put(record)  # recorded before registering: a registry failure must not cost the training
@@ -187,10 +187,6 @@ def execute_stage(
         record.metrics["registered_version"] = float(register_model(run_id, record.path("model_dir")))
         state.put(record)
     return record
-
-
-def _finite(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
 
 
 def _write_errors(result: StageResult, out_dir: Path) -> None:
