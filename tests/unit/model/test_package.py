@@ -109,6 +109,14 @@ def test_the_shipped_spec_holds_no_machine_path():
     assert json.loads((SHIPPED_MODEL_DIR / "training" / "prior.json").read_text())["key"] == spec["info"]["prior_hash"]
 
 
+def test_a_model_description_reads_the_recorded_recipe_where_the_data_are_not_at_hand():
+    from pipeline.model_catalog import describe_spec
+
+    info = {"steps": 10, "dataset": "train", "dataset_hash": "abc", "dataset_recipe": {"made_by": "merge", "inputs": ["drugs", "qm9"], "molecules": 12}}
+    assert describe_spec(info) == "10 training steps, data: 12 molecules from drugs, qm9 (dataset abc)"
+    assert describe_spec({**info, "dataset_recipe": {"made_by": "unknown"}}) == "10 training steps, data: train (dataset abc)"
+
+
 def test_bf16_halves_the_weights_and_still_loads(trained, tmp_path):
     full = package_model(trained, tmp_path / "f32")
     half = package_model(trained, tmp_path / "bf16", bf16=True)
