@@ -275,11 +275,14 @@ def pack_bundle(
     state = load_checkpoint(checkpoint)
     cfg = TrainConfig.model_validate_json(state["config"])
     spec = ModelSpec.model_validate_json(state["spec"])
-    try:  # the job resumes this state into this code's network: a mismatch must cost no device minute
-        build_denoiser(spec).load_state_dict(state["model"])
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise BundleError(f"{checkpoint}: does not load into this code's {spec.net.kind} network ({first}); the GPU job would fail") from None
+    # the job resumes this state into this code's network: a mismatch must cost no device minute
+    try:
+        missing, unexpected = build_denoiser(spec).load_state_dict(state["model"], strict=False)
+        why = [f"{len(k)} {w} weights ({k[0]}, ...)" for k, w in ((missing, "missing"), (unexpected, "unexpected")) if k]
+    except RuntimeError as exc:  # same names, other shapes
+        why = [str(exc).strip().splitlines()[-1].strip()]
+    if why:
+        raise BundleError(f"{checkpoint}: does not load into this code's {spec.net.kind} network ({'; '.join(why)}); the GPU job would fail")
     params = load_prior_params(prior_dir)
     if params.model_dump() != spec.prior.model_dump():
         raise BundleError(f"{prior_dir}: its prior parameters are not the checkpoint's ({checkpoint}); resume would refuse them")
