@@ -6,7 +6,7 @@ Imports are lazy (``pipeline.model.Denoiser`` loads torch/e3nn on first access) 
 
 from __future__ import annotations
 
-from typing import Any
+from pipeline.lazy import lazy_exports
 
 __all__ = ["Denoiser", "EquivariantNet", "ModelSpec", "build_denoiser", "featurize", "save_model", "load_denoiser"]
 
@@ -21,9 +21,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'pipeline.model' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _WHERE)

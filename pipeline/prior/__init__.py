@@ -8,8 +8,7 @@ matplotlib are imported inside the functions that need them.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pipeline.lazy import lazy_exports
 
 __all__ = ["PriorParams", "PriorBatch", "graph_laplacian", "prior_factor", "load_prior_params", "run_prior", "PriorConfig"]
 
@@ -24,7 +23,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'pipeline.prior' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _WHERE)

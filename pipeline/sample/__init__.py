@@ -7,8 +7,7 @@ Public names (imported lazily so ``import pipeline.sample`` stays cheap):
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pipeline.lazy import lazy_exports
 
 _EXPORTS = {
     "SampleConfig": "pipeline.sample.config",
@@ -26,7 +25,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'pipeline.sample' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)
