@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from pipeline.commands._common import UserError, add_subcommand, add_tracking_args, tracking_kwargs
 
@@ -88,7 +89,7 @@ def _pack(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from pipeline.train.gpu_import import import_gpu_run, log_gpu_run
+    from pipeline.train.gpu_import import import_gpu_run
 
     if not args.returned.is_dir():
         raise UserError(f"--from {args.returned} is not a directory")
@@ -97,6 +98,31 @@ def _import(args: argparse.Namespace) -> int:
     print(f"imported {run['device']}: steps {run['from_step']} -> {summary['steps']} "
           f"({run.get('gpu_seconds', 0.0) / 60:.1f} GPU-min; {summary['gpu_hours'] * 60:.1f} GPU-min in all) into {args.into}")
     if not args.no_track:
-        run_id = log_gpu_run(args.returned, args.into, run, **tracking_kwargs(args))
+        run_id = _log_gpu_run(args.returned, args.into, run, **tracking_kwargs(args))
         print(f"  MLflow run: {run_id}")
     return 0
+
+
+def _log_gpu_run(returned: Path, train_dir: Path, run: dict[str, Any], **setup: Any) -> str:
+    """One MLflow run ``train-gpu`` with the GPU run's metric curves, device tags and the merged summary; its id."""
+    import mlflow
+
+    from pipeline.tracking import MlflowLogger, setup_tracking
+    from pipeline.train.history import HISTORY_FILE, read_history
+
+    setup_tracking(**setup)
+    tags = {"stage": "train", "device": str(run.get("device")), "kind": "gpu-stretch", "output.train_dir": str(train_dir)}
+    with mlflow.start_run(run_name="train-gpu", tags=tags) as active:
+        logger = MlflowLogger(active.info.run_id)
+        by_step: dict[int, dict[str, float]] = {}
+        for key, points in read_history(Path(returned) / HISTORY_FILE).items():
+            for step, value in points:
+                by_step.setdefault(step, {})[key] = value
+        for step in sorted(by_step):
+            logger.log_metrics(by_step[step], step=step)
+        mlflow.log_params({k: run.get(k) for k in ("from_step", "to_step", "atom_budget", "train_molecules", "torch")})
+        mlflow.log_metrics({"gpu_seconds": float(run.get("gpu_seconds", 0.0)), "load_s": float(run.get("load_s", 0.0))})
+        for name in ("train_summary.json", "training_curves.png"):
+            if (Path(train_dir) / name).is_file():
+                mlflow.log_artifact(str(Path(train_dir) / name))
+        return active.info.run_id

@@ -10,7 +10,8 @@ that ran meanwhile is never overwritten) with the same model spec, then, each fi
 * ``train_summary.json``: steps, ``gpu_hours`` (all GPU stretches), ``gpu_stretches`` (device, steps, seconds),
   the GPU run's final metrics; ``model/``: the EMA model; ``training_curves.png`` redrawn.
 
-The caller logs the GPU run to MLflow (``log_gpu_run``) unless told not to.
+The caller (``bondiff gpu import``, pipeline/commands/gpu.py) logs the GPU run to MLflow unless told not to:
+the training stage itself imports no tracking (docs/design.md, layering).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pipeline.atomic import write_file_atomic
 from pipeline.data.packed import sha256_file
 from pipeline.train.bundle import BundleError
 
-__all__ = ["import_gpu_run", "log_gpu_run"]
+__all__ = ["import_gpu_run"]
 
 
 def _rows(path: Path) -> list[list[str]]:
@@ -114,27 +115,3 @@ def import_gpu_run(returned: Path, train_dir: Path) -> dict[str, Any]:
     plot_history(history, train_dir / CURVES_FILE, f"bondiff train: {train_dir.name}, {end} steps")
     return {**summary, "gpu_run": run}
 
-
-def log_gpu_run(returned: Path, train_dir: Path, run: dict[str, Any], **setup: Any) -> str:
-    """One MLflow run ``train-gpu`` with the GPU run's metric curves, device tags and the merged summary; its id."""
-    import mlflow
-
-    from pipeline.tracking import MlflowLogger, setup_tracking
-    from pipeline.train.history import HISTORY_FILE, read_history
-
-    setup_tracking(**setup)
-    tags = {"stage": "train", "device": str(run.get("device")), "kind": "gpu-stretch", "output.train_dir": str(train_dir)}
-    with mlflow.start_run(run_name="train-gpu", tags=tags) as active:
-        logger = MlflowLogger(active.info.run_id)
-        by_step: dict[int, dict[str, float]] = {}
-        for key, points in read_history(Path(returned) / HISTORY_FILE).items():
-            for step, value in points:
-                by_step.setdefault(step, {})[key] = value
-        for step in sorted(by_step):
-            logger.log_metrics(by_step[step], step=step)
-        mlflow.log_params({k: run.get(k) for k in ("from_step", "to_step", "atom_budget", "train_molecules", "torch")})
-        mlflow.log_metrics({"gpu_seconds": float(run.get("gpu_seconds", 0.0)), "load_s": float(run.get("load_s", 0.0))})
-        for name in ("train_summary.json", "training_curves.png"):
-            if (Path(train_dir) / name).is_file():
-                mlflow.log_artifact(str(Path(train_dir) / name))
-        return active.info.run_id
