@@ -2,7 +2,7 @@
 
     python -m pipeline.model.bench [--json FILE] [--threads 1,2] [--sizes 20,45,90] [--repeats 5]
 
-For each kind and size (its presets, plus the shipped model's network): parameters, CPU-ms per molecule
+For each kind and size (its presets, plus the networks of the shipped model and of v1, the first shipped one): parameters, CPU-ms per molecule
 of one forward without gradient, batched as sampling batches it (copies of one molecule filling an
 atom budget; the same graph object call after call, so per-molecule work a network caches is not
 re-done), and of one forward + backward, batched as training batches it (different conformers under
@@ -35,8 +35,8 @@ TRAIN_ATOM_BUDGET = 2000
 
 
 def _configs():
-    """(kind, size label, ModelSpec) for every kind's presets + the shipped model's network."""
-    from pipeline.model.io import SHIPPED_MODEL_DIR, SPEC_FILE
+    """(kind, size label, ModelSpec) for every kind's presets + the networks of the shipped model and of v1 (the first shipped one)."""
+    from pipeline.model.io import SHIPPED_MODEL_DIR, SPEC_FILE, V1_MODEL_DIR
     from pipeline.model.registry import net_kinds
     from pipeline.model.spec import NET_CONFIGS, ModelSpec, net_preset
 
@@ -44,8 +44,9 @@ def _configs():
     for kind in net_kinds():
         for size in NET_CONFIGS[kind]._PRESETS:
             out.append((kind, size, ModelSpec(size="custom", net=net_preset(size, kind=kind))))
-    shipped = ModelSpec.model_validate_json((SHIPPED_MODEL_DIR / SPEC_FILE).read_text())
-    out.append((shipped.net.kind, "shipped", shipped))
+    for label, model_dir in (("shipped", SHIPPED_MODEL_DIR), ("v1", V1_MODEL_DIR)):
+        spec = ModelSpec.model_validate_json((model_dir / SPEC_FILE).read_text())
+        out.append((spec.net.kind, label, spec))
     return out
 
 
@@ -130,8 +131,8 @@ def _table(rows: list[dict]) -> str:
 
 
 def summary(rows: list[dict], default: str) -> dict:
-    """The ``--json`` document: each kind at its default size (pairnet: base; e3nn: the shipped network), 1 thread."""
-    want = {"e3nn": "shipped", "pairnet": "base"}
+    """The ``--json`` document: each kind at its default size (pairnet: base; e3nn: the v1 network), 1 thread."""
+    want = {"e3nn": "v1", "pairnet": "base"}
     kinds: dict[str, dict] = {}
     for r in rows:
         if r["threads"] != 1 or r["size"] != want.get(r["kind"], "base"):
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="20,45,90", help=f"molecule sizes among {sorted(MOLECULES)}")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--kinds", default=None, help=f"only these kinds (comma-separated; registered: {','.join(net_kinds())})")
-    ap.add_argument("--presets", default=None, help="only these sizes (comma-separated: tiny, base, shipped)")
+    ap.add_argument("--presets", default=None, help="only these sizes (comma-separated: tiny, base, shipped, v1)")
     args = ap.parse_args(argv)
     try:
         sizes = tuple(int(s) for s in args.sizes.split(","))

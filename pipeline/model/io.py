@@ -22,11 +22,13 @@ import torch
 
 from pipeline.model.spec import ModelSpec
 
-__all__ = ["save_model", "load_denoiser", "load_model_dir", "REGISTERED_NAME", "SHIPPED_MODEL_DIR", "find_model_dir"]
+__all__ = ["save_model", "load_denoiser", "load_model_dir", "REGISTERED_NAME", "SHIPPED_MODEL_DIR", "V1_MODEL_DIR", "find_model_dir"]
 
 REGISTERED_NAME = "bondiff-denoiser"
 LATEST = "latest"  # model ref meaning the latest registered version
 SHIPPED_MODEL_DIR = Path(__file__).resolve().parents[1] / "resources" / "model"
+#: the first model bondiff shipped (e3nn, 2,600 CPU steps); still loadable: ``--model <this dir>``
+V1_MODEL_DIR = SHIPPED_MODEL_DIR.parent / "model_v1"
 SPEC_FILE = "spec.json"
 WEIGHTS_FILE = "weights.pt"
 

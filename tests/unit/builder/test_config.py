@@ -29,7 +29,7 @@ def test_bad_config_names_the_key(override, message):
 
 def test_shipped_training_config_is_a_valid_train_config():
     train_config = pytest.importorskip("pipeline.train.config")  # the training area may land after this file
-    cfg = load_config(train_config.TrainConfig, REPO_CONFIG.parent / "train_shipped.yaml")
+    cfg = load_config(train_config.TrainConfig, REPO_CONFIG.parent / "train_v1.yaml")
     net = cfg.model.net
     assert net.kind == "e3nn"  # the shipped model predates the registry: its legacy size/overrides mean e3nn
     assert net.num_layers == 3 and net.scalars == 32 and cfg.max_steps >= 1000

@@ -16,9 +16,9 @@ GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "shipped_model_golde
 
 
 def test_a_spec_without_kind_is_an_e3nn_spec():
-    from pipeline.model.io import SHIPPED_MODEL_DIR
+    from pipeline.model.io import V1_MODEL_DIR
 
-    text = (SHIPPED_MODEL_DIR / "spec.json").read_text()
+    text = (V1_MODEL_DIR / "spec.json").read_text()
     assert '"kind"' not in text  # written before the registry
     spec = ModelSpec.model_validate_json(text)
     assert isinstance(spec.net, E3nnNetConfig) and spec.net.num_layers == 3
@@ -65,17 +65,17 @@ def test_legacy_train_config_size_overrides_means_e3nn():
         ModelConfig.model_validate({"net": {"kind": "pairnet", "num_layer": 3}})  # typo: a typed section rejects it
 
 
-def test_shipped_model_gives_the_same_numbers_as_before_the_registry():
-    """Output of the shipped model on fixed inputs, recorded with the code before the registry existed."""
+def test_v1_model_gives_the_same_numbers_as_before_the_registry():
+    """Output of the first shipped model (e3nn, now model_v1) on fixed inputs, recorded with the code before the registry existed."""
     pytest.importorskip("rdkit")
     from rdkit import Chem
     from torch_geometric.data import Batch
 
     from pipeline.model.features import featurize
-    from pipeline.model.io import load_denoiser
+    from pipeline.model.io import V1_MODEL_DIR, load_denoiser
 
     ref = np.load(GOLDEN)
-    model, spec = load_denoiser(None)
+    model, spec = load_denoiser(V1_MODEL_DIR)
     model = model.double()
     graph = Batch.from_data_list([featurize(Chem.AddHs(Chem.MolFromSmiles(str(s))), spec.features) for s in ref["smiles"]])
     x, t = torch.from_numpy(ref["x"]), torch.from_numpy(ref["t"])

@@ -40,9 +40,9 @@ def test_bench_untrained_config_uses_the_train_configs_network(tmp_path, capsys,
     monkeypatch.setattr(model_pkg, "build_denoiser", lambda spec: built.append(spec) or real(spec))
     smi = tmp_path / "m.smi"
     smi.write_text(DEFAULT_SMI.read_text().splitlines()[0] + "\n")
-    cfg = DEFAULT_SMI.parents[2] / "configs" / "train_shipped.yaml"
+    cfg = DEFAULT_SMI.parents[2] / "configs" / "train_v1.yaml"
     assert main(["--smi", str(smi), "--untrained-config", str(cfg), "--limit", "1", "-n", "1", "--steps", "1", "--threads", "1", "--refine", "none"]) == 0
     out = capsys.readouterr().out
     assert f"untrained, net of {cfg}" in out
-    net = built[0].net  # configs/train_shipped.yaml: 3 layers, 32 scalars, 8 vectors, lmax 2
+    net = built[0].net  # configs/train_v1.yaml: 3 layers, 32 scalars, 8 vectors, lmax 2
     assert (net.num_layers, net.scalars, net.vectors, net.lmax) == (3, 32, 8, 2)
