@@ -6,18 +6,8 @@ neither RDKit (except to featurize, inside a function) nor MLflow.
 
 from __future__ import annotations
 
-from typing import Any
+from pipeline.lazy import lazy_exports
 
 __all__ = ["run_train", "TrainConfig"]
 
-
-def __getattr__(name: str) -> Any:
-    if name == "run_train":
-        from pipeline.train.stage import run_train
-
-        return run_train
-    if name == "TrainConfig":
-        from pipeline.train.config import TrainConfig
-
-        return TrainConfig
-    raise AttributeError(f"module 'pipeline.train' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, {"run_train": "pipeline.train.stage", "TrainConfig": "pipeline.train.config"})
