@@ -47,6 +47,7 @@ def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None
     add_config_flag(p, SampleConfig, "per_reference", "--per-reference", metavar="F")
     add_config_flag(p, SampleConfig, "sampler", "--sampler", metavar="SAMPLER")
     add_config_flag(p, SampleConfig, "steps", "--steps")
+    add_config_flag(p, SampleConfig, "corrector_passes", "--corrector-passes", metavar="N")
     add_config_flag(p, SampleConfig, "seed", "--seed")
     p.add_argument("--model", default=None, help="model dir, checkpoint or models:/bondiff-denoiser/<v> (default: the shipped model; 'latest' = latest registered)")
     add_config_flag(p, SampleConfig, "device", "--device")

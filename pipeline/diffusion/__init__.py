@@ -4,7 +4,7 @@ DDPM posterior. See docs/diffusion.md."""
 
 from pipeline.diffusion.ddpm import posterior
 from pipeline.diffusion.forward import q_sample, sigma_score
-from pipeline.diffusion.samplers import ODE_METHODS, SAMPLERS, integrate, sample
+from pipeline.diffusion.samplers import ODE_METHODS, SAMPLERS, correct, integrate, sample
 from pipeline.diffusion.schedules import Schedule, get_schedule
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "sigma_score",
     "sample",
     "integrate",
+    "correct",
     "SAMPLERS",
     "ODE_METHODS",
     "posterior",

@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from pipeline.config import StrictModel
 from pipeline.diffusion.config import GridName
-from pipeline.diffusion.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLERS
+from pipeline.diffusion.samplers import DEFAULT_CORRECTOR_NOISE, DEFAULT_CORRECTOR_NOISE_MIN, DEFAULT_CORRECTOR_PASSES, DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLERS
 from pipeline.sample.guidance import StereoGuidanceConfig
 from pipeline.sample.refine import RefineMethod
 
@@ -61,8 +61,15 @@ class SampleConfig(StrictModel):
     sampler: SamplerName = Field(
         DEFAULT_SAMPLER, description="solver: dpmpp_2m = DPM-Solver++ 2M, dpmpp_2m_sde its SDE form, ode = ode_heun (the PF-ODE with Heun steps)"
     )
-    steps: int = Field(DEFAULT_STEPS, ge=1, description="solver steps (network evaluations: steps x evaluations per step + 1)")
+    steps: int = Field(DEFAULT_STEPS, ge=1, description="solver steps (network evaluations: steps x evaluations per step + 1 + corrector_passes)")
     grid: GridName = Field("logsnr", description="time grid: logsnr (uniform in log SNR), edm (Karras rho=7) or uniform in t")
+    corrector_passes: int = Field(
+        DEFAULT_CORRECTOR_PASSES, ge=0, description="after the solver: re-noise to the corrector's levels and denoise, this many times (one network evaluation each)"
+    )
+    corrector_noise: float = Field(DEFAULT_CORRECTOR_NOISE, gt=0, description="the corrector's first noise level σ/α, in units of the prior's R z")
+    corrector_noise_min: float | None = Field(
+        DEFAULT_CORRECTOR_NOISE_MIN, gt=0, description="its last level: levels are geometric from corrector_noise down to this (unset: corrector_noise every pass)"
+    )
     seed: int = Field(0, description="random seed")
     device: str = Field("cpu", description="torch device: cpu, cuda, cuda:1, or auto (cuda when available)")
     atom_budget: int = Field(4096, ge=1, description="max atoms per batch (molecules of different sizes share batches)")
@@ -90,6 +97,8 @@ class SampleConfig(StrictModel):
             raise ValueError("divergence.min_bond_length must be < divergence.max_bond_length")
         if self.energy_window is not None and self.refine == "none":
             raise ValueError("energy_window needs force-field energies: set refine (e.g. mmff), not none")
+        if self.corrector_noise_min is not None and self.corrector_noise_min > self.corrector_noise:
+            raise ValueError(f"corrector_noise_min ({self.corrector_noise_min}) must not exceed corrector_noise ({self.corrector_noise})")
         return self
 
     @property

@@ -5,7 +5,7 @@
     python -m pipeline.sample.curve --plot work/curve_hutchison/curve.json work/curve_qm9/curve.json --out docs/img/sample_curve.png
 
 For every solver and every budget of network evaluations per conformer (``--evals``; a solver with k
-evaluations per step gets ``round((E − 1)/k)`` steps, the final denoise being the last one) the same
+evaluations per step gets ``round((E − 1 − c)/k)`` steps, the final denoise and ``c`` corrector passes the last ones) the same
 molecules get ``--samples`` conformers each, drawn with the default model (``--model`` for another)
 *without* stereo redraws, and are scored with the validate stage: raw validity, stereo per centre
 and per double bond of the raw draws, and — after the default relaxation (MMFF94, UFF fallback,
@@ -28,12 +28,12 @@ from pipeline.atomic import write_file_atomic
 __all__ = ["main", "steps_for"]
 
 
-def steps_for(sampler: str, evals: int) -> int:
-    """Solver steps that spend ``evals`` network evaluations per conformer (final denoise included)."""
+def steps_for(sampler: str, evals: int, corrector_passes: int = 0) -> int:
+    """Solver steps that spend ``evals`` network evaluations per conformer (final denoise and corrector passes included)."""
     from pipeline.diffusion.samplers import EVALS_PER_STEP
     from pipeline.sample.config import SAMPLER_METHODS
 
-    return max(1, round((evals - 1) / EVALS_PER_STEP[SAMPLER_METHODS[sampler]]))
+    return max(1, round((evals - 1 - corrector_passes) / EVALS_PER_STEP[SAMPLER_METHODS[sampler]]))
 
 
 def _write(path: Path, mols: Sequence[Any], names: Sequence[str], smiles: Sequence[str]) -> None:
@@ -66,12 +66,12 @@ def _point(args: argparse.Namespace, molecules: list[Any], ref_path: Path, model
     from pipeline.validate.config import ValidateConfig
     from pipeline.validate.stage import run_validate
 
-    steps = steps_for(sampler, evals)
+    steps = steps_for(sampler, evals, args.corrector_passes)
     names, smiles = [bm.name for bm in molecules], [bm.smiles for bm in molecules]
     c0 = time.process_time()
     out = generate_detailed(
         [bm.mol for bm in molecules], model, spec, args.samples, sampler=sampler, steps=steps, seed=args.seed, grid=args.grid,
-        refine="none", divergence=DivergenceConfig(retry_wrong_stereo=False), progress=False, atom_budget=args.atom_budget,
+        corrector_passes=args.corrector_passes, refine="none", divergence=DivergenceConfig(retry_wrong_stereo=False), progress=False, atom_budget=args.atom_budget,
     )
     cpu = time.process_time() - c0
     work = args.out / f"{sampler}_{evals}"
@@ -88,7 +88,7 @@ def _point(args: argparse.Namespace, molecules: list[Any], ref_path: Path, model
     row = sampler_metrics(table, res.extra["summary"], molecules, {"n_requested": n_req}, [args.delta])
     first_c, first_d = out.stats.first_draw.fractions()
     return {
-        "sampler": sampler, "evals": evals, "steps": steps, "grid": args.grid,
+        "sampler": sampler, "evals": evals, "steps": steps, "grid": args.grid, "corrector_passes": args.corrector_passes,
         "conformers": out.stats.generated, "sampling_cpu_s_per_conformer": cpu / max(out.stats.generated, 1),
         "raw_valid": float(raw.get("validity", float("nan"))),
         "stereo_centres_first_draw": first_c, "double_bonds_first_draw": first_d,
@@ -144,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--samplers", default="ode_heun,dpmpp_2m,dpmpp_2m_sde")
     p.add_argument("--evals", default="5,10,20,40,100")
     p.add_argument("--grid", default="logsnr")
+    p.add_argument("--corrector-passes", type=int, default=None, help="low-noise corrector passes (default: SampleConfig's), counted in --evals")
     p.add_argument("--delta", type=float, default=0.75)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--atom-budget", type=int, default=1024)
@@ -167,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pipeline.validate.reference import load_reference
 
     args.refine_max_iters = args.refine_max_iters or SampleConfig().refine_max_iters
+    if args.corrector_passes is None:
+        args.corrector_passes = SampleConfig().corrector_passes
     ref = load_reference(args.reference)
     molecules = _molecules(ref, args.limit, args.split)
     model, spec, _ = load_model(args.model, "cpu")

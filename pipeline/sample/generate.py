@@ -117,7 +117,19 @@ def _sampler_runner(cfg: SampleConfig) -> Callable[..., Any]:
         if guide.enabled and guide.strength > 0 and not all(p.constraints.empty for p in molecules):
             offsets = np.concatenate([[0], np.cumsum([p.n_atoms for p in molecules])])[:-1]
             model = GuidedDenoiser(model, [p.constraints for p in molecules], offsets, guide, cfg.stereo.mirror_fix)
-        return diffusion_sample(model, prior, schedule, method=method, steps=cfg.steps, generator=generator, batch=batch, grid=cfg.grid)
+        return diffusion_sample(
+            model,
+            prior,
+            schedule,
+            method=method,
+            steps=cfg.steps,
+            generator=generator,
+            batch=batch,
+            grid=cfg.grid,
+            corrector_passes=cfg.corrector_passes,
+            corrector_noise=cfg.corrector_noise,
+            corrector_noise_min=cfg.corrector_noise_min,
+        )
 
     return run
 

@@ -74,6 +74,9 @@ def sample_validity(model, records: Sequence[MoleculeRecord], sampler_cfg, toler
         batch=batch.graph,
         grid=sampler_cfg.grid,
         final_denoise=sampler_cfg.final_denoise,
+        corrector_passes=sampler_cfg.corrector_passes,
+        corrector_noise=sampler_cfg.corrector_noise,
+        corrector_noise_min=sampler_cfg.corrector_noise_min,
     )
     errs = bond_errors(x, batch.x0, [r.bonds for r in records], batch.prior.ptr)
     ok = [bool((e <= tolerance).all()) for e in errs]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.diffusion import get_schedule, integrate, q_sample, sample
+from pipeline.diffusion import correct, get_schedule, integrate, q_sample, sample
 from pipeline.diffusion.analytic import GaussianData
 from pipeline.prior import PriorBatch, PriorParams
 
@@ -216,3 +216,24 @@ def test_float32_sampling_is_close_to_float64(small):
     x32 = sample(d32.denoiser(sch), p32, sch, method="ode_heun", steps=30, x_init=x_init.float())
     assert x32.dtype == torch.float32
     assert float((x32.double() - x64).norm() / x64.norm()) < 1e-4
+
+
+@pytest.mark.parametrize("passes", [1, 2])
+def test_corrector_moments(big, passes):
+    # one pass from exact data: x̂ = E[x₀|x_t] with x_t = αx + σRz is Gaussian with mean μ and, per mode
+    # (whitened), variance k²(α² v + σ²), k = αs/(α²s + σ²), v the input's variance (s for exact data)
+    sch = get_schedule()
+    noise = 0.3
+    x_in = big.sample(torch.Generator().manual_seed(3))
+    x = correct(big.denoiser(sch), big.prior, sch, x_in, noise, passes, torch.Generator().manual_seed(4))
+    t = float(sch.t_from_log_snr(torch.tensor(-2.0 * np.log(noise), dtype=torch.float64)))
+    a, s = float(sch.alpha(t)), float(sch.sigma(t))
+    assert s / a == pytest.approx(noise, rel=1e-6)
+    k = a * big.s / (a * a * big.s + s * s)
+    v = big.s
+    for _ in range(passes):
+        v = k * k * (a * a * v + s * s)
+    expected = GaussianData(big.prior, big.mu, big.V, big.nu, torch.where(big.nu > 0, v, big.s))
+    zm, zv = _moment_errors(expected, x)
+    assert zm < Z_BOUND and zv < Z_BOUND
+    assert _moment_errors(expected, x_in)[1] > Z_BOUND  # the check tells the corrector from the identity

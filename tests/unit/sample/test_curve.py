@@ -12,10 +12,11 @@ def test_steps_for_an_evaluation_budget(sampler, evals, steps):
     assert steps_for(sampler, evals) == steps
 
 
-def test_a_sampler_call_spends_steps_times_evals_per_step_plus_one():
+def test_a_sampler_call_spends_steps_times_evals_per_step_plus_one_plus_corrector_passes():
     import torch
 
     from pipeline.diffusion import get_schedule, sample
+    from pipeline.diffusion.samplers import network_evaluations
     from pipeline.prior import PriorBatch, PriorParams
 
     prior = PriorBatch.from_graphs([3], [[[0, 1], [1, 2]]], PriorParams(c=1.0), dtype=torch.float64)
@@ -24,3 +25,7 @@ def test_a_sampler_call_spends_steps_times_evals_per_step_plus_one():
         den = lambda x, t, b: calls.append(1) or torch.zeros_like(x)  # noqa: E731
         sample(den, prior, get_schedule(), method=method, steps=steps_for(method, 21), generator=torch.Generator().manual_seed(0))
         assert len(calls) == 21, method
+        calls.clear()
+        steps = steps_for(method, 21, corrector_passes=2)
+        sample(den, prior, get_schedule(), method=method, steps=steps, generator=torch.Generator().manual_seed(0), corrector_passes=2)
+        assert len(calls) == 21 == network_evaluations(method, steps, corrector_passes=2), method
