@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from pipeline.config import StrictModel
-from pipeline.diffusion.samplers import DEFAULT_CORRECTOR_NOISE, DEFAULT_CORRECTOR_NOISE_MIN, DEFAULT_CORRECTOR_PASSES, DEFAULT_SAMPLER, DEFAULT_STEPS
+from pipeline.diffusion.samplers import DEFAULT_CORRECTOR_NOISE, DEFAULT_CORRECTOR_NOISE_MIN, DEFAULT_SAMPLER, DEFAULT_STEPS
 from pipeline.diffusion.schedules import Schedule, schedule_from_config
 
 __all__ = ["ScheduleConfig", "SamplerConfig", "SolverName", "GridName"]
@@ -39,6 +39,6 @@ class SamplerConfig(StrictModel):
     grid: GridName = "logsnr"
     rho: float = Field(7.0, gt=0, description="the EDM grid's ρ (grid: edm)")
     final_denoise: bool = True
-    corrector_passes: int = Field(DEFAULT_CORRECTOR_PASSES, ge=0, description="low-noise corrector passes after the solver")
+    corrector_passes: int = Field(0, ge=0, description="low-noise corrector passes after the solver (0 = off, as in pipeline.diffusion.sample)")
     corrector_noise: float = Field(DEFAULT_CORRECTOR_NOISE, gt=0, description="the corrector's first σ/α (prior units)")
     corrector_noise_min: float | None = Field(DEFAULT_CORRECTOR_NOISE_MIN, gt=0, description="its last σ/α (geometric levels; unset: constant)")

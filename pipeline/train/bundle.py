@@ -320,7 +320,9 @@ def pack_bundle(
         "prior": params.model_dump(mode="json") | {"lam_mode": params.lam_mode},
         "prior_dir": str(prior_dir),
         "checkpoint": {"source": str(checkpoint), "sha256": sha256_file(checkpoint), "step": int(state["step"])},
-        "config": json.loads(state["config"]),
+        # resolved again by this code: a checkpoint written by older code lacks newer fields (with their
+        # defaults), and the GPU job reads the config without pydantic
+        "config": cfg.model_dump(mode="json"),
         "spec": json.loads(state["spec"]),
         "subset": {
             "seed": seed, "train_molecules": int(len(keep)), "of_train_molecules": len(train),

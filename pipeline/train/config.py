@@ -75,7 +75,7 @@ class EvalConfig(StrictModel):
     every: int = Field(200, ge=0, description="steps between evaluations (0 = only at the end)")
     val_molecules: int = Field(64, ge=1)
     sample_molecules: int = Field(8, ge=0)
-    sampler: SamplerConfig = Field(default_factory=lambda: SamplerConfig(method="ddim", steps=20, corrector_passes=0))
+    sampler: SamplerConfig = Field(default_factory=lambda: SamplerConfig(method="ddim", steps=20))
     bond_tolerance: float = Field(0.1, gt=0, description="Å; |d - d_ref| allowed per bond")
 
 

@@ -129,6 +129,20 @@ def test_bundle_refuses_another_dataset_or_network_and_fits_its_budget(packed, t
                     cache_dir=packed["root"] / "train" / "cache")
 
 
+def test_bundle_resolves_an_older_checkpoint_config_with_this_code(packed, tmp_path):
+    # a campaign checkpoint written before a config field existed: the GPU job (no pydantic) reads every
+    # field as an attribute, so the bundle must carry the config with today's defaults filled in
+    state = load_checkpoint(packed["ckpt"])
+    config = json.loads(state["config"])
+    for key in ("corrector_passes", "corrector_noise", "corrector_noise_min"):
+        del config["eval"]["sampler"][key]
+    state["config"] = json.dumps(config)
+    torch.save(state, tmp_path / "old.pt")
+    pack_bundle(packed["ds"], packed["prior"], tmp_path / "old.pt", tmp_path / "b", 2**20, cache_dir=packed["root"] / "train" / "cache")
+    sampler = read_bundle(tmp_path / "b").config["eval"]["sampler"]
+    assert sampler["corrector_passes"] == 0 and sampler["method"] == config["eval"]["sampler"]["method"]
+
+
 def test_job_runs_without_rdkit_mlflow_pydantic(packed):
     proc, out = packed["proc"], packed["out"]
     assert proc.returncode == 0, proc.stderr[-3000:]
