@@ -106,7 +106,7 @@ def shipped_description(model_dir: str | Path | None = None) -> str:
             f"COV-R {_pct(mmff.get('COV-R_mean'))}, AMR-R {mmff.get('AMR-R_mean', float('nan')):.3f} Å, {_pct(mmff.get('valid'))} valid "
             f"(ETKDG+MMFF: COV-R {_pct(ref.get('COV-R_mean'))}, AMR-R {ref.get('AMR-R_mean', float('nan')):.3f} Å)."
         )
-    parts.append("Raw samples are not valid conformers: sample with --refine mmff.")
+    parts.append("Raw samples (--refine none) are not yet force-field quality; the default, --refine mmff, relaxes them.")
     return " ".join(parts)
 
 
