@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pipeline.diffusion import correct, get_schedule, sample
-from pipeline.diffusion.samplers import corrector_levels
+from pipeline.diffusion.samplers import corrector_levels, network_evaluations
 from pipeline.prior import PriorBatch, PriorParams
 
 
@@ -88,3 +88,18 @@ def test_sample_config_rejects_a_corrector_that_climbs():
 
     with pytest.raises(ValidationError, match="corrector_noise_min"):
         SampleConfig(corrector_noise=0.05, corrector_noise_min=0.1)
+
+
+def test_the_default_sampling_settings_spend_20_network_evaluations(prior):
+    # the product's budget (docs/sample.md): 13 solver steps + the final denoise + 6 corrector passes
+    from pipeline.sample.config import SAMPLER_METHODS, SampleConfig
+
+    cfg, calls = SampleConfig(), []
+
+    def den(xt, t, b):
+        calls.append(1)
+        return torch.zeros_like(xt)
+
+    sample(den, prior, get_schedule(), method=SAMPLER_METHODS[cfg.sampler], steps=cfg.steps, generator=torch.Generator().manual_seed(0),
+           corrector_passes=cfg.corrector_passes, corrector_noise=cfg.corrector_noise, corrector_noise_min=cfg.corrector_noise_min)
+    assert len(calls) == 20 == network_evaluations(SAMPLER_METHODS[cfg.sampler], cfg.steps, corrector_passes=cfg.corrector_passes)
