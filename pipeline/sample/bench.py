@@ -4,7 +4,7 @@
     python -m pipeline.sample.bench --limit 20 --device cuda --model models:/bondiff-denoiser/3
     python -m pipeline.sample.bench --model path/to/model_dir      # any model directory, e.g. a new network
 
-bondiff runs with ``bondiff sample``'s defaults (sampler, steps, refinement: ``SampleConfig``) unless
+bondiff runs with ``bondiff sample``'s defaults (sampler, steps, corrector passes, refinement: ``SampleConfig``) unless
 ``--sampler`` / ``--steps`` / ``--refine`` say otherwise; ETKDG + MMFF relaxes with the same helper
 and iteration limit as bondiff's refinement.
 
@@ -66,6 +66,7 @@ def bench_bondiff(mols: Sequence[Any], n: int, model: Any, spec: Any, args: argp
     out = generate_detailed(
         mols, model, spec, n, sampler=args.sampler, steps=args.steps, seed=args.seed, device=args.device,
         atom_budget=args.atom_budget, divergence=div, progress=False, threads=args.threads, refine=args.refine,
+        corrector_passes=args.corrector_passes,
     )
     if str(args.device).startswith("cuda"):
         torch.cuda.synchronize()
@@ -102,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("-n", "--num-confs", type=int, default=10)
     p.add_argument("--sampler", default=None, help="default: bondiff sample's (SampleConfig)")
     p.add_argument("--steps", type=int, default=None, help="default: bondiff sample's (SampleConfig)")
+    p.add_argument("--corrector-passes", type=int, default=None, help="default: bondiff sample's (SampleConfig); 0 = off")
     p.add_argument("--refine", choices=["none", "mmff"], default=None, help="default: bondiff sample's (SampleConfig)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
@@ -119,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     defaults = SampleConfig()
     args.sampler = args.sampler or defaults.sampler
     args.steps = args.steps or defaults.steps
+    if args.corrector_passes is None:
+        args.corrector_passes = defaults.corrector_passes
     args.refine = args.refine or defaults.refine
 
     import torch
@@ -151,14 +155,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     atoms = sum(m.GetNumAtoms() for m in mols)
     print(f"molecules: {len(mols)} from {args.smi} ({atoms / max(len(mols), 1):.1f} atoms/molecule with H); "
           f"{len(skipped)} input record(s) skipped")
-    print(f"samples per molecule: {args.num_confs}; bondiff: model {label}, sampler {args.sampler}, {args.steps} steps, refine {args.refine}, "
+    print(f"samples per molecule: {args.num_confs}; bondiff: model {label}, sampler {args.sampler}, {args.steps} steps + {args.corrector_passes} corrector passes, refine {args.refine}, "
           f"device {args.device}, torch threads {args.threads or torch.get_num_threads()}; cpu count {os.cpu_count()}; "
           f"load avg {os.getloadavg()[0]:.1f}")
     if args.device.startswith("cuda"):
         print(f"gpu: {torch.cuda.get_device_name()}")
     # warm-up (first-call overheads: kernel selection, lazy imports) on one molecule
     bench_bondiff(mols[:1], 1, model, spec, argparse.Namespace(**{**vars(args), "steps": 2}))
-    name = f"bondiff {args.sampler} ({args.steps} steps, refine {args.refine}, {args.device})"
+    name = f"bondiff {args.sampler} ({args.steps} steps + {args.corrector_passes} corr., refine {args.refine}, {args.device})"
     results = [(name, bench_bondiff(mols, args.num_confs, model, spec, args))]
     results.append(("RDKit ETKDGv3 (1 thread)", bench_etkdg(mols, args.num_confs, args.seed)))
     results.append(("RDKit ETKDGv3 + MMFF (1 thread)", bench_etkdg(mols, args.num_confs, args.seed, mmff=True, max_iters=defaults.refine_max_iters)))
