@@ -103,10 +103,12 @@ def test_the_shipped_spec_holds_no_machine_path():
 
     spec = json.loads((SHIPPED_MODEL_DIR / "spec.json").read_text())
     assert _absolute(spec) == [] and spec["info"]["dataset_hash"] and spec["info"]["prior_hash"]
-    for name in ("dataset.json", "prior.json"):
-        doc = json.loads((SHIPPED_MODEL_DIR / "training" / name).read_text())
-        assert _absolute(doc) == [] and doc["dataset_hash"] == spec["info"]["dataset_hash"]
-    assert json.loads((SHIPPED_MODEL_DIR / "training" / "prior.json").read_text())["key"] == spec["info"]["prior_hash"]
+    dataset = json.loads((SHIPPED_MODEL_DIR / "training" / "dataset.json").read_text())
+    assert _absolute(dataset) == [] and dataset["dataset_hash"] == spec["info"]["dataset_hash"]
+    # the prior is identified by its key; a campaign keeps its prior while the training set grows, so the
+    # prior's own dataset hash may name an earlier version of the set
+    prior = json.loads((SHIPPED_MODEL_DIR / "training" / "prior.json").read_text())
+    assert _absolute(prior) == [] and prior["dataset_hash"] and prior["key"] == spec["info"]["prior_hash"]
 
 
 def test_a_model_description_reads_the_recorded_recipe_where_the_data_are_not_at_hand():
