@@ -196,7 +196,7 @@ def corrector_levels(noise: float, passes: int, noise_min: float | None = None) 
     if not (noise > 0 and lo > 0):
         raise ValueError(f"corrector noise levels must be > 0, got {noise} and {lo}")
     if lo > noise:
-        raise ValueError(f"corrector noise_min ({lo}) must not exceed noise ({noise})")
+        raise ValueError(f"corrector_noise_min ({lo}) must not exceed corrector_noise ({noise})")
     if passes == 1:
         return [float(noise)]
     return [float(noise * (lo / noise) ** (i / (passes - 1))) for i in range(passes)]

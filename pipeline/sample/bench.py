@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="a randomly initialised model of this size (default tiny) instead of a trained one")
     p.add_argument("--untrained-config", type=Path, default=None, metavar="TRAIN_YAML",
                    help="a randomly initialised model with the network of this `bondiff train` config "
-                        "(e.g. configs/train_v1.yaml: the shipped model's size)")
+                        "(e.g. configs/train_v1.yaml: the size of v1, the first shipped model)")
     args = p.parse_args(argv)
     from pipeline.sample.config import SampleConfig
 

@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from pipeline.config import StrictModel
 from pipeline.diffusion.config import GridName
-from pipeline.diffusion.samplers import DEFAULT_CORRECTOR_NOISE, DEFAULT_CORRECTOR_NOISE_MIN, DEFAULT_CORRECTOR_PASSES, DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLERS
+from pipeline.diffusion.samplers import DEFAULT_CORRECTOR_NOISE, DEFAULT_CORRECTOR_NOISE_MIN, DEFAULT_CORRECTOR_PASSES, DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLERS, corrector_levels
 from pipeline.sample.guidance import StereoGuidanceConfig
 from pipeline.sample.refine import RefineMethod
 
@@ -97,8 +97,7 @@ class SampleConfig(StrictModel):
             raise ValueError("divergence.min_bond_length must be < divergence.max_bond_length")
         if self.energy_window is not None and self.refine == "none":
             raise ValueError("energy_window needs force-field energies: set refine (e.g. mmff), not none")
-        if self.corrector_noise_min is not None and self.corrector_noise_min > self.corrector_noise:
-            raise ValueError(f"corrector_noise_min ({self.corrector_noise_min}) must not exceed corrector_noise ({self.corrector_noise})")
+        corrector_levels(self.corrector_noise, self.corrector_passes, self.corrector_noise_min)  # the corrector's own check
         return self
 
     @property

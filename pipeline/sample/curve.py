@@ -30,10 +30,12 @@ __all__ = ["main", "steps_for"]
 
 def steps_for(sampler: str, evals: int, corrector_passes: int = 0) -> int:
     """Solver steps that spend ``evals`` network evaluations per conformer (final denoise and corrector passes included)."""
-    from pipeline.diffusion.samplers import EVALS_PER_STEP
+    from pipeline.diffusion.samplers import EVALS_PER_STEP, network_evaluations
     from pipeline.sample.config import SAMPLER_METHODS
 
-    return max(1, round((evals - 1 - corrector_passes) / EVALS_PER_STEP[SAMPLER_METHODS[sampler]]))
+    method = SAMPLER_METHODS[sampler]
+    fixed = network_evaluations(method, 0, corrector_passes=corrector_passes)  # the final denoise and the corrector
+    return max(1, round((evals - fixed) / EVALS_PER_STEP[method]))
 
 
 def _write(path: Path, mols: Sequence[Any], names: Sequence[str], smiles: Sequence[str]) -> None:
