@@ -1,4 +1,4 @@
-"""Small RDKit helpers shared by stages: identity SMILES, atom-mapped SMILES, conformers.
+"""Small RDKit helpers shared by stages: identity SMILES, atom-mapped SMILES, conformers, minimisation.
 
 RDKit is imported inside functions so importing ``pipeline`` stays light (the GPU training image
 has no RDKit).
@@ -17,6 +17,7 @@ __all__ = [
     "set_conformers",
     "conformer_coords",
     "bonds_array",
+    "minimize",
 ]
 
 
@@ -100,3 +101,19 @@ def bonds_array(mol) -> np.ndarray:
         i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
         rows.append((min(i, j), max(i, j), int(b.GetBondType())))
     return np.asarray(rows, dtype=np.int32).reshape(-1, 3)
+
+
+def minimize(ff, max_iters: int) -> int:
+    """``ff.Minimize(maxIts=max_iters)`` for an RDKit force field: 0 when converged, 1 when not.
+
+    A start at a stationary point (zero gradient: a diatomic at its force field's bond length) is
+    converged as it is; RDKit's BFGS would stop there with an "Invariant Violation" (bad direction in its
+    line search) and a C++ stack trace on stderr. Any such failure of the minimiser leaves the
+    coordinates as they were and counts as not converged.
+    """
+    if not np.any(np.asarray(ff.CalcGrad(), dtype=np.float64)):
+        return 0
+    try:
+        return int(ff.Minimize(maxIts=int(max_iters)) != 0)
+    except RuntimeError:
+        return 1

@@ -22,6 +22,7 @@ import numpy as np
 
 from pipeline.sample.batching import Job, plan_batches
 from pipeline.sample.config import DivergenceConfig
+from pipeline.sample.diatomic import place_diatomic
 from pipeline.sample.finish import Conformer
 from pipeline.sample.modelspec import spec_prior_params, spec_schedule
 from pipeline.sample.prepared import PreparedMolecule
@@ -125,6 +126,8 @@ def draw(
             offsets = np.concatenate([[0], np.cumsum([p.n_atoms for p in mols])])
             for j, job in enumerate(batch):
                 xj = xs[offsets[j] : offsets[j + 1]]
+                if prepared[job[0]].diatomic is not None:
+                    xj = place_diatomic(xj, prepared[job[0]].diatomic)
                 reason = divergence_reason(xj, prepared[job[0]].bonds, div)
                 if reason is not None:
                     if last and job in fallback:  # diverged last: keep the earlier wrong-stereo sample

@@ -1,7 +1,7 @@
 """One record per input molecule, built once and used by every later step of sampling: the graph the
 denoiser reads, the bonds (prior, divergence check), the prior's factor R (one eigendecomposition
 per molecule, not per sample), the stereo the graph asks for (CIP target for the checks, sign
-constraints for the guidance)."""
+constraints for the guidance), and for a two-atom molecule its one bond length."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from pipeline.sample.diatomic import diatomic_length
 from pipeline.sample.guidance import StereoConstraints, stereo_constraints
 from pipeline.sample.modelspec import spec_max_atoms
 from pipeline.sample.stereo import StereoTarget, stereo_target
@@ -23,6 +24,7 @@ class PreparedMolecule:
     graph: Any  # the denoiser's input (torch-geometric Data)
     bonds: np.ndarray  # [B, 3] (i, j, order)
     target: StereoTarget
+    diatomic: float | None = None  # bond length set exactly for a two-atom molecule (pipeline.sample.diatomic)
     _factor: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     _constraints: StereoConstraints | None = field(default=None, repr=False)
 
@@ -83,5 +85,5 @@ def prepare_molecules(
             rejected[i] = reason
             prepared.append(None)
             continue
-        prepared.append(PreparedMolecule(mol, graph, bonds_array(mol), stereo_target(mol)))
+        prepared.append(PreparedMolecule(mol, graph, bonds_array(mol), stereo_target(mol), diatomic_length(mol)))
     return prepared, rejected

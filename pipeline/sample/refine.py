@@ -19,6 +19,8 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from pipeline.chem import minimize
+
 __all__ = ["RefineMethod", "RefineResult", "Relaxed", "Relaxer", "force_field_optimize", "force_field_name"]
 
 RefineMethod = Literal["none", "mmff"]
@@ -94,11 +96,11 @@ class Relaxer:
             for i in hold:
                 add(int(i), float(hold_tolerance), float(hold_k))
             ff.Initialize()
-            ff.Minimize(maxIts=self.max_iters)
+            minimize(ff, self.max_iters)
             self._set(np.asarray(ff.Positions(), dtype=np.float64).reshape(-1, 3))
         ff = self._field()
         ff.Initialize()
-        code = ff.Minimize(maxIts=self.max_iters)
+        code = minimize(ff, self.max_iters)
         out = np.asarray(ff.Positions(), dtype=np.float64).reshape(-1, 3)
         return Relaxed(out, self.force_field, float(ff.CalcEnergy()), code == 0)
 

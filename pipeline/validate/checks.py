@@ -34,6 +34,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from pipeline.chem import minimize
 from pipeline.sanity import flat_2d, geometry_problem
 from pipeline.validate.config import CHECK_NAMES, CheckConfig
 from pipeline.validate.matching import full_atom_maps
@@ -273,7 +274,7 @@ class MoleculeChecker:
         else:
             ff = ffh.UFFGetMoleculeForceField(m, confId=-1)
         e0 = ff.CalcEnergy()
-        ff.Minimize(maxIts=self.cfg.energy_max_iters)
+        minimize(ff, self.cfg.energy_max_iters)
         delta = float(e0 - ff.CalcEnergy())
         per_atom = delta / max(self.n_heavy, 1)
         out.update(energy=bool(np.isfinite(per_atom) and per_atom <= self.cfg.energy_max_per_heavy_atom), energy_delta=delta, energy_delta_per_heavy=per_atom)

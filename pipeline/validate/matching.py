@@ -64,6 +64,8 @@ def heavy_atom_maps(prb: Any, ref: Any, max_matches: int = 10000) -> list[list[t
     """
     if prb.GetNumAtoms() != ref.GetNumAtoms():
         raise GraphMismatch(f"{prb.GetNumAtoms()} heavy atoms vs {ref.GetNumAtoms()} in the reference")
+    if prb.GetNumAtoms() == 0:  # H₂, H⁺: one (empty) map
+        return [[]]
     for keep in (True, False):
         q, t = skeleton(prb, keep), skeleton(ref, keep)
         if q.GetNumBonds() != t.GetNumBonds():
@@ -78,7 +80,7 @@ def full_atom_maps(src: Any, dst: Any, max_matches: int = 1000) -> list[list[int
     """Maps ``perm`` with ``perm[dst_idx] = src_idx`` covering every atom (hydrogens explicit in both).
 
     Heavy atoms follow the symmetry-aware heavy-atom maps; each hydrogen follows its heavy atom
-    (hydrogens on one atom are interchangeable). Raises :class:`GraphMismatch` on a different graph.
+    (hydrogens on one atom are interchangeable; those with no heavy neighbour, as in H₂, go in order). Raises :class:`GraphMismatch` on a different graph.
     """
     if src.GetNumAtoms() != dst.GetNumAtoms():
         raise GraphMismatch(f"{src.GetNumAtoms()} atoms (with H) vs {dst.GetNumAtoms()} expected")
@@ -102,11 +104,21 @@ def full_atom_maps(src: Any, dst: Any, max_matches: int = 1000) -> list[list[int
                 break
             for d_i, s_i in zip(d_h, s_h):
                 perm[d_i] = s_i
+        # hydrogens with no heavy neighbour (H₂, H⁻): interchangeable, matched in order
+        s_free, d_free = _free_hydrogens(src), _free_hydrogens(dst)
+        if len(s_free) != len(d_free):
+            ok = False
+        for d_i, s_i in zip(d_free, s_free):
+            perm[d_i] = s_i
         if ok and -1 not in perm:
             out.append(perm)
     if not out:
         raise GraphMismatch("hydrogens are attached differently")
     return out
+
+
+def _free_hydrogens(mol: Any) -> list[int]:
+    return [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() == 1 and all(n.GetAtomicNum() == 1 for n in a.GetNeighbors())]
 
 
 def _heavy_submol(mol: Any, heavy: list[int]) -> Any:
