@@ -11,6 +11,7 @@ from pipeline.diffusion.config import GridName
 from pipeline.diffusion.samplers import DEFAULT_CORRECTOR_NOISE, DEFAULT_CORRECTOR_NOISE_MIN, DEFAULT_CORRECTOR_PASSES, DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLERS, corrector_levels
 from pipeline.sample.guidance import StereoGuidanceConfig
 from pipeline.sample.refine import RefineMethod
+from pipeline.sample.steric import StericGuidanceConfig
 
 __all__ = ["SamplerName", "SAMPLER_METHODS", "StereoConfig", "DivergenceConfig", "SampleConfig"]
 
@@ -88,6 +89,9 @@ class SampleConfig(StrictModel):
     oversample: float = Field(2.0, ge=1, description="with prune_rms / energy_window: draw this many times num_confs, then select")
     threads: int = Field(1, ge=0, description="torch intra-op threads when sampling on a CPU (0 = torch default; 1 is fastest for these small tensors)")
     stereo: StereoConfig = StereoConfig()
+    steric: StericGuidanceConfig = Field(
+        default_factory=StericGuidanceConfig, description="pull apart parts of a molecule folded onto each other (pipeline/sample/steric.py)"
+    )
     divergence: DivergenceConfig = DivergenceConfig()
 
     @model_validator(mode="after")

@@ -107,15 +107,21 @@ def sample_config(config: SampleConfig | None = None, **settings: Any) -> Sample
 
 
 def _sampler_runner(cfg: SampleConfig) -> Callable[..., Any]:
-    """``run(model, prior, schedule, generator, batch, molecules) -> x`` with the solver and the stereo guidance bound."""
+    """``run(model, prior, schedule, generator, batch, molecules) -> x`` with the solver and the guidance
+    bound: steric (:mod:`pipeline.sample.steric`) on the network's x̂₀, then stereo (:mod:`pipeline.sample.guidance`)
+    on that, so the stereo signs have the last word."""
     from pipeline.diffusion import sample as diffusion_sample
     from pipeline.sample.guidance import GuidedDenoiser
+    from pipeline.sample.steric import StericDenoiser, stop_time
 
-    method, guide = SAMPLER_METHODS[cfg.sampler], cfg.stereo.guidance
+    method, guide, steric = SAMPLER_METHODS[cfg.sampler], cfg.stereo.guidance, cfg.steric
 
     def run(model: Any, prior: Any, schedule: Any, generator: Any, batch: Any, molecules: Sequence[Any]) -> Any:
+        offsets = np.concatenate([[0], np.cumsum([p.n_atoms for p in molecules])])[:-1]
+        if steric.enabled and steric.strength > 0:
+            pairs = [p.steric(steric.min_bonds_apart) for p in molecules]
+            model = StericDenoiser(model, pairs, offsets, steric, stop_time(schedule, steric.stop_noise))
         if guide.enabled and guide.strength > 0 and not all(p.constraints.empty for p in molecules):
-            offsets = np.concatenate([[0], np.cumsum([p.n_atoms for p in molecules])])[:-1]
             model = GuidedDenoiser(model, [p.constraints for p in molecules], offsets, guide, cfg.stereo.mirror_fix)
         return diffusion_sample(
             model,

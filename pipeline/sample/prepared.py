@@ -1,7 +1,8 @@
 """One record per input molecule, built once and used by every later step of sampling: the graph the
 denoiser reads, the bonds (prior, divergence check), the prior's factor R (one eigendecomposition
 per molecule, not per sample), the stereo the graph asks for (CIP target for the checks, sign
-constraints for the guidance), and for a two-atom molecule its one bond length."""
+constraints for the guidance), the steric guidance's atom pairs, and for a two-atom molecule its one
+bond length."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 from pipeline.sample.diatomic import diatomic_length
 from pipeline.sample.guidance import StereoConstraints, stereo_constraints
 from pipeline.sample.modelspec import spec_max_atoms
+from pipeline.sample.steric import StericPairs, steric_pairs
 from pipeline.sample.stereo import StereoTarget, stereo_target
 
 __all__ = ["PreparedMolecule", "prepare_molecules", "default_featurizer"]
@@ -27,6 +29,7 @@ class PreparedMolecule:
     diatomic: float | None = None  # bond length set exactly for a two-atom molecule (pipeline.sample.diatomic)
     _factor: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     _constraints: StereoConstraints | None = field(default=None, repr=False)
+    _steric: dict[int, StericPairs] = field(default_factory=dict, repr=False)
 
     @property
     def n_atoms(self) -> int:
@@ -44,6 +47,13 @@ class PreparedMolecule:
         if self._constraints is None:
             self._constraints = stereo_constraints(self.mol)
         return self._constraints
+
+
+    def steric(self, min_bonds_apart: int) -> StericPairs:
+        """The steric-guidance pairs (computed on first use)."""
+        if min_bonds_apart not in self._steric:
+            self._steric[min_bonds_apart] = steric_pairs(self.mol, min_bonds_apart)
+        return self._steric[min_bonds_apart]
 
 
 def default_featurizer(spec: Any) -> Callable[[Any], Any]:

@@ -1,0 +1,141 @@
+"""Steric guidance (pipeline.sample.steric): pairs, the projection, the wrapper's time window, the wiring."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from rdkit import Chem
+
+from pipeline.chem import conformer_coords
+from pipeline.diffusion.schedules import get_schedule
+from pipeline.model import ModelSpec
+from pipeline.sample.generate import generate_detailed
+from pipeline.sample.inputs import prepare_molecule
+from pipeline.sample.steric import StericDenoiser, StericGuidanceConfig, project, steric_pairs, stop_time
+from pipeline.validate.checks import check_conformers
+from tests.helpers.sample import ReferenceDenoiser, etkdg_coords
+
+
+def _mol(smiles: str):
+    return prepare_molecule("--smiles", "1", smiles, Chem.MolFromSmiles(smiles), seed=0).mol
+
+
+def _overlapping_dimer():
+    """Two methanes 0.6 Å apart: every inter-molecular pair far inside its lower bound."""
+    mol = _mol("C.C")
+    x = etkdg_coords(mol, seed=1)
+    a = [at.GetIdx() for at in mol.GetAtoms() if at.GetIdx() in Chem.GetMolFrags(mol)[0]]
+    b = [i for i in range(mol.GetNumAtoms()) if i not in a]
+    one = x[a] - x[a].mean(0)
+    two = x[b] - x[b].mean(0)
+    out = np.zeros_like(x)
+    out[a], out[b] = one, two + np.array([0.6, 0.0, 0.0])
+    return mol, out
+
+
+def _tensors(pairs):
+    return (torch.as_tensor(pairs.far), torch.as_tensor(pairs.lower), torch.as_tensor(pairs.local))
+
+
+def test_pairs_by_topological_distance():
+    mol = _mol("CCCCCC")  # hexane
+    pairs = steric_pairs(mol, 4)
+    topo = Chem.GetDistanceMatrix(mol)
+    assert len(pairs.far) and all(topo[i, j] >= 4 for i, j in pairs.far)
+    assert sum(1 for i in range(mol.GetNumAtoms()) for j in range(i + 1, mol.GetNumAtoms()) if topo[i, j] >= 4) == len(pairs.far)
+    assert (pairs.lower > 1.0).all()
+    assert len(pairs.local) == sum(1 for i in range(mol.GetNumAtoms()) for j in range(i + 1, mol.GetNumAtoms()) if 1 <= topo[i, j] <= 2)
+    frags = steric_pairs(_mol("[Na+].[Cl-]"), 4)
+    assert frags.far.tolist() == [[0, 1]] and len(frags.local) == 0
+
+
+def test_projection_separates_and_keeps_local_geometry():
+    mol, x = _overlapping_dimer()
+    pairs = steric_pairs(mol, 4)
+    far, lower, local = _tensors(pairs)
+    y = project(torch.as_tensor(x), far, lower, local, iterations=200).numpy()
+    d = lambda z, p: np.linalg.norm(z[p[:, 0]] - z[p[:, 1]], axis=1)  # noqa: E731
+    assert (d(x, pairs.far) / pairs.lower).min() < 0.5
+    assert (d(y, pairs.far) / pairs.lower).min() > 0.97
+    np.testing.assert_allclose(d(y, pairs.local), d(x, pairs.local), atol=0.03)
+
+
+def test_projection_leaves_a_clash_free_conformer_alone():
+    mol = _mol("CCCCCC")
+    x = torch.as_tensor(etkdg_coords(mol, seed=2))
+    y = project(x, *_tensors(steric_pairs(mol, 4)), iterations=10)
+    assert torch.equal(x, y)
+
+
+def test_projection_is_equivariant():
+    mol, x = _overlapping_dimer()
+    t = _tensors(steric_pairs(mol, 4))
+    q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))
+    shift = np.array([1.0, -2.0, 0.5])
+    a = project(torch.as_tensor(x @ q.T + shift), *t, iterations=5).numpy()
+    b = project(torch.as_tensor(x), *t, iterations=5).numpy() @ q.T + shift
+    np.testing.assert_allclose(a, b, atol=1e-9)
+
+
+def test_stop_time_is_the_noise_level():
+    s = get_schedule("cosine")
+    t = stop_time(s, 0.05)
+    assert 0 < t < 0.5
+    assert math.isclose(float(s.sigma(torch.tensor(t)) / s.alpha(torch.tensor(t))), 0.05, rel_tol=1e-4)
+    assert stop_time(s, 0.0) == 0.0
+
+
+def test_wrapper_guides_only_between_stop_and_onset():
+    mol, x = _overlapping_dimer()
+    pairs = steric_pairs(mol, 4)
+    inner = lambda x_, t_, b_: torch.as_tensor(x)  # noqa: E731  (x̂₀: the overlapping dimer, whatever the input)
+    g = StericDenoiser(inner, [pairs], [0], StericGuidanceConfig(onset=0.5), t_stop=0.1)
+    for t, changed in [(0.6, False), (0.3, True), (0.09, False), (0.05, False)]:
+        out = g(torch.zeros_like(torch.as_tensor(x)), torch.tensor([t]), None)
+        assert (not torch.equal(out, torch.as_tensor(x))) is changed, t
+    assert g.evaluations == 1
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_generate_applies_it(enabled):
+    mol, x = _overlapping_dimer()
+    cfg = StericGuidanceConfig(enabled=enabled, stop_noise=0.0, iterations=200)  # the reference denoiser ignores its input: guide to the end
+    out = generate_detailed([mol], ReferenceDenoiser([x]), ModelSpec(), 2, sampler="dpmpp_2m_sde", steps=8, steric=cfg,
+                            progress=False, refine="none")
+    assert out.errors == [] and conformer_coords(out.mols[0]).shape[0] == 2
+    rows = check_conformers(mol, out.mols[0])
+    assert all(r["no_clash"] for r in rows) is enabled
+
+
+def _twist(x, mol, j, k, degrees):
+    """``x`` with the side of bond j-k that holds k rotated about the bond axis."""
+    from rdkit.Chem import rdMolTransforms
+    from pipeline.chem import set_conformers
+
+    m = Chem.Mol(mol)
+    set_conformers(m, x[None])
+    a = next(n.GetIdx() for n in m.GetAtomWithIdx(j).GetNeighbors() if n.GetIdx() != k)
+    b = next(n.GetIdx() for n in m.GetAtomWithIdx(k).GetNeighbors() if n.GetIdx() != j)
+    conf = m.GetConformer()
+    rdMolTransforms.SetDihedralDeg(conf, a, j, k, b, rdMolTransforms.GetDihedralDeg(conf, a, j, k, b) + degrees)
+    return np.asarray(conf.GetPositions())
+
+
+def test_twisted_double_bond_is_flattened():
+    mol = _mol("C/C=C/C")
+    pairs = steric_pairs(mol, 4)
+    assert pairs.flat.shape == (1, 6)
+    (j, k), = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds() if b.GetBondTypeAsDouble() == 2]
+    x = _twist(etkdg_coords(mol, seed=0), mol, j, k, 40.0)
+    height = lambda z: np.abs(np.linalg.svd(z - z.mean(0))[2][-1] @ (z - z.mean(0)).T).max()  # noqa: E731
+    group = pairs.flat[0]
+    assert height(x[group]) > 0.3
+    far, lower, local = _tensors(pairs)
+    y = project(torch.as_tensor(x), far, lower, local, iterations=200, flat=torch.as_tensor(pairs.flat)).numpy()
+    assert height(y[group]) < 0.1
+    d = lambda z, p: np.linalg.norm(z[p[:, 0]] - z[p[:, 1]], axis=1)  # noqa: E731
+    np.testing.assert_allclose(d(y, pairs.local), d(x, pairs.local), atol=0.05)
+    assert not np.allclose(y, project(torch.as_tensor(x), far, lower, local, iterations=200).numpy())  # without the groups: untouched
