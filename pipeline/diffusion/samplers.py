@@ -42,6 +42,7 @@ __all__ = [
     "ODE_METHODS",
     "DEFAULT_SAMPLER",
     "DEFAULT_STEPS",
+    "DEFAULT_CORRECTED_STEPS",
     "DEFAULT_CORRECTOR_PASSES",
     "DEFAULT_CORRECTOR_NOISE",
     "DEFAULT_CORRECTOR_NOISE_MIN",
@@ -152,15 +153,16 @@ SAMPLERS: dict[str, Callable[[_Ctx, torch.Tensor, torch.Tensor, torch.Tensor], t
 ODE_METHODS = ("ode_euler", "ode_heun", "ddim", "dpmpp_2m")
 #: network evaluations per step of each solver (the final denoise adds one)
 EVALS_PER_STEP = {"sde": 1, "ode_euler": 1, "ode_heun": 2, "ddim": 1, "ddpm": 1, "dpmpp_2m": 1, "dpmpp_2m_sde": 1}
-#: the default solver, step count and corrector everywhere (pipeline.diffusion, SamplerConfig, SampleConfig,
-#: the API): 13 DPM-Solver++(2M) SDE steps + the final denoise + 6 corrector passes (σ/α from 0.12 down
-#: to 0.02) = 20 network evaluations per conformer, chosen on raw-sample validity at equal evaluations
-#: (docs/sample.md, "Raw samples: the stochastic solver and the corrector")
+#: the default solver and its step count without a corrector (pipeline.diffusion.sample, training's
+#: SamplerConfig): 13 DPM-Solver++(2M) SDE steps + the final denoise
 DEFAULT_SAMPLER = "dpmpp_2m_sde"
 DEFAULT_STEPS = 13
-#: the low-noise corrector after the solver (:func:`correct`): passes, first and last noise level σ/α
-DEFAULT_CORRECTOR_PASSES = 6
-DEFAULT_CORRECTOR_NOISE = 0.12
+#: the sampling stage's default (SampleConfig, the CLI, the API): 9 solver steps + the final denoise + 14
+#: corrector passes (:func:`correct`, σ/α geometric from 0.25 down to 0.02) = 24 network evaluations per
+#: conformer, chosen on raw-sample quality at equal evaluations (docs/sample.md, "Raw samples")
+DEFAULT_CORRECTED_STEPS = 9
+DEFAULT_CORRECTOR_PASSES = 14
+DEFAULT_CORRECTOR_NOISE = 0.25
 DEFAULT_CORRECTOR_NOISE_MIN = 0.02
 
 

@@ -8,7 +8,15 @@ from pydantic import Field, model_validator
 
 from pipeline.config import StrictModel
 from pipeline.diffusion.config import GridName
-from pipeline.diffusion.samplers import DEFAULT_CORRECTOR_NOISE, DEFAULT_CORRECTOR_NOISE_MIN, DEFAULT_CORRECTOR_PASSES, DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLERS, corrector_levels
+from pipeline.diffusion.samplers import (
+    DEFAULT_CORRECTED_STEPS,
+    DEFAULT_CORRECTOR_NOISE,
+    DEFAULT_CORRECTOR_NOISE_MIN,
+    DEFAULT_CORRECTOR_PASSES,
+    DEFAULT_SAMPLER,
+    SAMPLERS,
+    corrector_levels,
+)
 from pipeline.sample.guidance import StereoGuidanceConfig
 from pipeline.sample.refine import RefineMethod
 from pipeline.sample.steric import StericGuidanceConfig
@@ -62,7 +70,7 @@ class SampleConfig(StrictModel):
     sampler: SamplerName = Field(
         DEFAULT_SAMPLER, description="solver: dpmpp_2m = DPM-Solver++ 2M, dpmpp_2m_sde its SDE form, ode = ode_heun (the PF-ODE with Heun steps)"
     )
-    steps: int = Field(DEFAULT_STEPS, ge=1, description="solver steps (network evaluations: steps x evaluations per step + 1 + corrector_passes)")
+    steps: int = Field(DEFAULT_CORRECTED_STEPS, ge=1, description="solver steps (network evaluations: steps x evaluations per step + 1 + corrector_passes)")
     grid: GridName = Field("logsnr", description="time grid: logsnr (uniform in log SNR), edm (Karras rho=7) or uniform in t")
     corrector_passes: int = Field(
         DEFAULT_CORRECTOR_PASSES, ge=0, description="after the solver: re-noise to the corrector's levels and denoise, this many times (one network evaluation each)"

@@ -90,10 +90,11 @@ def _flatten(x: Any, groups: Any, tol: float) -> tuple[Any, bool]:
     import torch
 
     p = x[groups]  # [G, 6, 3]
-    c = p - p.mean(dim=1, keepdim=True)
+    finite = torch.isfinite(p).all(dim=2).all(dim=1)  # a diverged sample's groups are left to the divergence guard
+    c = torch.where(finite[:, None, None], p - p.mean(dim=1, keepdim=True), torch.zeros_like(p))
     normal = torch.linalg.svd(c, full_matrices=False).Vh[:, -1]  # [G, 3]
     h = (c * normal[:, None]).sum(-1)  # [G, 6] signed heights
-    active = (h.abs().amax(dim=1) > tol).to(x.dtype)
+    active = ((h.abs().amax(dim=1) > tol) & finite).to(x.dtype)
     move = -(h * active[:, None])[..., None] * normal[:, None]
     step = torch.zeros_like(x).index_add_(0, groups.reshape(-1), move.reshape(-1, 3))
     count = torch.zeros(len(x), dtype=x.dtype, device=x.device).index_add_(0, groups.reshape(-1), active.repeat_interleave(groups.shape[1]))
@@ -121,7 +122,10 @@ def project(x: Any, far: Any, lower: Any, local: Any, iterations: int, reach: fl
     """``x`` [A, 3] with far pairs pushed out to ``lower`` and the ``local`` pairs kept at their
     distances in ``x``, and the ``flat`` groups [G, 6] within ``flat_tol`` Å of their planes (module
     docstring); ``x`` itself when nothing is violated. Only far pairs within ``lower + reach`` Å at the
-    start take part (the projection moves atoms by less than that)."""
+    start take part (the projection moves atoms by less than that). Non-finite coordinates (a diverged
+    sample, redrawn later by the divergence guard) stay as they are and do not spread."""
+    import torch
+
     x = x.clone()
     li, lj = local[:, 0], local[:, 1]
     keep = (x[li] - x[lj]).norm(dim=-1)
@@ -139,7 +143,7 @@ def project(x: Any, far: Any, lower: Any, local: Any, iterations: int, reach: fl
             moved = moved or bent
         step, _ = _jacobi(x, li, lj, keep, False)
         x = x + step
-        if not moved and (step.numel() == 0 or float(step.abs().max()) < 1e-3):  # nothing violated, the local distances back
+        if not moved and (step.numel() == 0 or float(torch.nan_to_num(step).abs().max()) < 1e-3):  # nothing violated, local distances back
             break
     return x
 

@@ -139,3 +139,19 @@ def test_twisted_double_bond_is_flattened():
     d = lambda z, p: np.linalg.norm(z[p[:, 0]] - z[p[:, 1]], axis=1)  # noqa: E731
     np.testing.assert_allclose(d(y, pairs.local), d(x, pairs.local), atol=0.05)
     assert not np.allclose(y, project(torch.as_tensor(x), far, lower, local, iterations=200).numpy())  # without the groups: untouched
+
+
+def test_a_diverged_molecule_does_not_break_the_batch():
+    mol = _mol("C/C=C/C")
+    other, x_other = _overlapping_dimer()
+    pa, pb = steric_pairs(mol, 4), steric_pairs(other, 4)
+    n = mol.GetNumAtoms()
+    x = np.concatenate([np.full((n, 3), np.nan), x_other])
+    far = np.concatenate([pa.far, pb.far + n])
+    lower = np.concatenate([pa.lower, pb.lower])
+    local = np.concatenate([pa.local, pb.local + n])
+    y = project(torch.as_tensor(x), torch.as_tensor(far), torch.as_tensor(lower), torch.as_tensor(local), iterations=200,
+                flat=torch.as_tensor(pa.flat)).numpy()
+    assert np.isnan(y[:n]).all() and np.isfinite(y[n:]).all()
+    d = np.linalg.norm(y[pb.far[:, 0] + n] - y[pb.far[:, 1] + n], axis=1)
+    assert (d / pb.lower).min() > 0.97
