@@ -18,7 +18,12 @@ __all__ = [
     "conformer_coords",
     "bonds_array",
     "minimize",
+    "FLAT_DOUBLE_BONDS",
 ]
+
+#: SMARTS of a C=C with its four substituents, six atoms that lie in one plane (PoseBusters' flatness
+#: check); read by the validation's ``double_bonds_flat`` check and the sampler's steric guidance
+FLAT_DOUBLE_BONDS = ("[C;X3;^2](*)(*)=[C;X3;^2](*)(*)",)
 
 
 def canonical_smiles(mol) -> str:

@@ -34,6 +34,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from pydantic import Field
 
+from pipeline.chem import FLAT_DOUBLE_BONDS
 from pipeline.config import StrictModel
 
 __all__ = ["StericGuidanceConfig", "StericPairs", "steric_pairs", "project", "StericDenoiser", "stop_time"]
@@ -76,12 +77,9 @@ def steric_pairs(mol: Any, min_bonds_apart: int = 4) -> StericPairs:
     hops = topo[i, j]
     far = hops >= min_bonds_apart
     local = (hops >= 1) & (hops <= 2)
-    flat = sorted({tuple(m) for m in mol.GetSubstructMatches(Chem.MolFromSmarts(_FLAT_DOUBLE_BOND))})
+    flat = sorted({tuple(m) for smarts in FLAT_DOUBLE_BONDS for m in mol.GetSubstructMatches(Chem.MolFromSmarts(smarts))})
     return StericPairs(np.stack([i[far], j[far]], axis=1), bounds[j[far], i[far]], np.stack([i[local], j[local]], axis=1),
                        np.asarray(flat, dtype=np.int64).reshape(-1, 6))
-
-
-_FLAT_DOUBLE_BOND = "[C;X3;^2](*)(*)=[C;X3;^2](*)(*)"
 
 
 def _flatten(x: Any, groups: Any, tol: float) -> tuple[Any, bool]:

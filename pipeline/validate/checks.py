@@ -34,7 +34,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pipeline.chem import minimize
+from pipeline.chem import FLAT_DOUBLE_BONDS, minimize
 from pipeline.sanity import flat_2d, geometry_problem
 from pipeline.validate.config import CHECK_NAMES, CheckConfig
 from pipeline.validate.matching import full_atom_maps
@@ -43,9 +43,8 @@ __all__ = ["MoleculeChecker", "check_conformers", "BOUND_MATRIX_PARAMS", "FLAT_R
 
 #: as PoseBusters' ``distance_geometry`` check
 BOUND_MATRIX_PARAMS = {"set15bounds": True, "scaleVDW": True, "doTriangleSmoothing": True, "useMacrocycle14config": False}
-#: SMARTS of PoseBusters' flatness checks
+#: SMARTS of PoseBusters' flatness checks (the double bonds': pipeline.chem.FLAT_DOUBLE_BONDS, shared with the sampler)
 FLAT_RINGS = ("[ar5^2]1[ar5^2][ar5^2][ar5^2][ar5^2]1", "[ar6^2]1[ar6^2][ar6^2][ar6^2][ar6^2][ar6^2]1")
-FLAT_DOUBLE_BONDS = ("[C;X3;^2](*)(*)=[C;X3;^2](*)(*)",)
 _TERMINAL = "[O,N;D1;$([O,N;D1]-[*]=[O,N;D1]),$([O,N;D1]=[*]-[O,N;D1])]~[*]"
 
 
