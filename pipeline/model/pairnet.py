@@ -43,10 +43,15 @@ from pipeline.model.dense import DenseLayout
 if TYPE_CHECKING:  # pydantic: any object with these fields works (the GPU job passes a plain view)
     from pipeline.model.spec import PairNetConfig
 
-__all__ = ["PairNet", "GraphEncoder", "Encoded", "chiral_terms"]
+__all__ = ["PairNet", "GraphEncoder", "Encoded", "chiral_terms", "CPU_PAIR_CHUNK"]
 
 _TIGHT_HOPS = 3  # pairs within this many bonds get the distance-vs-bounds features
 _BOUND_RBF = 10  # Gaussians of the DG-bounds midpoint on [0, 10] Å in the encoder
+# padded pairs per chunk of molecules in CPU inference (PairNet.cpu_pair_chunk): the per-step pair tensors are
+# memory-bound; on one core of the development box a [48, 60, 60] filter GEMM costs ~35 ns per pair up to
+# ~70k pairs and ~125 ns beyond ~300k (out of cache), and a 4,096-atom sampling batch of drug-like molecules has ~250k
+CPU_PAIR_CHUNK = 1 << 16
+_GAUSS_FLOOR = 1e-20  # radial Gaussians below this are 0 (see _gaussians)
 
 
 def _gaussians(x: torch.Tensor, lo: float, hi: float, num: int, dim: int = -1) -> torch.Tensor:
@@ -56,7 +61,10 @@ def _gaussians(x: torch.Tensor, lo: float, hi: float, num: int, dim: int = -1) -
     shape = [1] * (x.dim() + 1)
     shape[dim] = num
     centres = torch.linspace(lo, hi, num, dtype=x.dtype, device=x.device).view(shape)
-    return torch.exp(-0.5 * ((x.unsqueeze(dim) - centres) / width) ** 2)
+    g = torch.exp(-0.5 * ((x.unsqueeze(dim) - centres) / width) ** 2)
+    # values below _GAUSS_FLOOR are set to 0: the far tails are subnormal floats (below 1.2e-38 in float32),
+    # and arithmetic on subnormals is ~50x slower on x86 CPUs (the filter GEMM of a sampling step took 5x longer)
+    return nn.functional.threshold(g, _GAUSS_FLOOR, 0.0, inplace=not torch.is_grad_enabled())  # exp saves g for autograd
 
 
 @dataclass
@@ -71,6 +79,11 @@ class Encoded:
     chi: torch.Tensor  # [M, N] chirality pseudoscalar (0 for non-centres)
     nbr: torch.Tensor  # [M, N, 4] long, canonically ranked neighbours (padding 0)
     has4: torch.Tensor  # [M, N] bool, 4 neighbours (else 3: the centre takes the 4th place)
+
+    def rows(self, a: int, b: int) -> "Encoded":
+        """Molecules ``a:b`` of every per-molecule tensor (views; ``layout`` stays the whole batch's)."""
+        return Encoded(self.layout, self.h0[a:b], self.filter_bias[a:b], self.mid[a:b], self.inv_half[a:b],
+                       self.chi[a:b], self.nbr[a:b], self.has4[a:b])
 
 
 class GraphEncoder(nn.Module):
@@ -245,6 +258,9 @@ class PairNet(nn.Module):
         self.layers = nn.ModuleList(_GeometryLayer(c, cfg.heads, self.time.dim) for _ in range(cfg.num_layers))
         self.out = nn.Linear(c, 1, bias=False)
         self._cache: tuple | None = None  # (weakref to graph, key, Encoded): inference only
+        # inference on a CPU: the geometry layers run on chunks of molecules of at most this many padded
+        # pairs (M N^2), so the [m, ·, N, N] pair tensors stay in the CPU's cache (0: the whole batch at once)
+        self.cpu_pair_chunk = CPU_PAIR_CHUNK
 
     def encode(self, graph, num_molecules: int, dtype: torch.dtype) -> Encoded:
         """The graph encoder's output, cached for the next call with the same graph object (no autograd).
@@ -263,37 +279,45 @@ class PairNet(nn.Module):
         return enc
 
     def forward(self, pos: torch.Tensor, log_snr: torch.Tensor, graph) -> torch.Tensor:
-        cfg = self.cfg
         m = int(log_snr.shape[0])
         enc = self.encode(graph, m, pos.dtype)
         layout = enc.layout
         x = layout.to_dense(pos)  # [M, N, 3]
-        pmask = layout.pair_mask.to(pos.dtype)
+        temb = self.time(log_snr.to(pos.dtype))
+        step = m
+        if not torch.is_grad_enabled() and pos.device.type == "cpu" and self.cpu_pair_chunk:
+            step = max(1, self.cpu_pair_chunk // max(layout.nmax * layout.nmax, 1))
+        out = torch.cat([self._geometry(x[a : a + step], temb[a : a + step], enc, a, a + step) for a in range(0, m, step)])
+        return layout.to_atoms(out)
+
+    def _geometry(self, x: torch.Tensor, temb: torch.Tensor, enc: Encoded, a: int, b: int) -> torch.Tensor:
+        """The geometry layers for molecules ``a:b`` of the batch: dense positions ``x`` [m, N, 3] -> [m, N, 3]."""
+        cfg = self.cfg
+        m, n = x.shape[0], x.shape[1]
+        pmask = enc.layout.pair_mask[a:b].to(x.dtype)
         r = torch.sqrt((x[:, None, :, :] - x[:, :, None, :]).pow(2).sum(-1) + (1.0 - pmask))  # 1 on diagonal/padding
         inv_r = pmask / r
-        # pair tensors are channel-first [M, C, N, N]: every per-layer slab and every head is contiguous
+        # pair tensors are channel-first [m, C, N, N]: every per-layer slab and every head is contiguous
         feats = [_gaussians(r, 0.0, cfg.r_max, cfg.num_rbf, dim=1)]
         if cfg.num_bound_rbf:
-            dev = ((r - enc.mid) * enc.inv_half).clamp(-6.0, 6.0)
-            feats.append(_gaussians(dev, -3.0, 3.0, cfg.num_bound_rbf, dim=1) * (enc.inv_half > 0).to(pos.dtype).unsqueeze(1))
-        n = layout.nmax
+            inv_half = enc.inv_half[a:b]
+            dev = ((r - enc.mid[a:b]) * inv_half).clamp(-6.0, 6.0)
+            feats.append(_gaussians(dev, -3.0, 3.0, cfg.num_bound_rbf, dim=1) * (inv_half > 0).to(x.dtype).unsqueeze(1))
         rad = (torch.cat(feats, dim=1) * pmask.unsqueeze(1)).view(m, -1, n * n)  # 0 on padded pairs / diagonal
         # filter_bias is 0 there too (see encode), so hidden is exactly 0 on padded pairs: SiLU(0) = 0.
         # baddbmm with the weight broadcast over molecules: one GEMM per molecule, bias added inside, no layout copies
-        w_rad = self.radial.weight.to(pos.dtype).expand(m, -1, -1)
-        hidden = torch.baddbmm(enc.filter_bias.view(m, -1, n * n), w_rad, rad)
+        w_rad = self.radial.weight.to(x.dtype).expand(m, -1, -1)
+        hidden = torch.baddbmm(enc.filter_bias[a:b].view(m, -1, n * n), w_rad, rad)
         hidden = nn.functional.silu(hidden, inplace=not torch.is_grad_enabled())
         h = cfg.filter_hidden
 
-        temb = self.time(log_snr.to(pos.dtype))
-        s_chi, u = chiral_terms(x, enc)
-        s = self.s_in(torch.cat([enc.h0, temb[:, None, :].expand(-1, layout.nmax, -1), s_chi.unsqueeze(-1)], dim=-1))
-        v = u.unsqueeze(-1) * self.v_in  # [M, N, 3, C]
-        inv_deg = (1.0 / (layout.counts - 1).clamp(min=1).to(pos.dtype)).view(m, 1, 1)
+        s_chi, u = chiral_terms(x, enc.rows(a, b))
+        s = self.s_in(torch.cat([enc.h0[a:b], temb[:, None, :].expand(-1, n, -1), s_chi.unsqueeze(-1)], dim=-1))
+        v = u.unsqueeze(-1) * self.v_in  # [m, N, 3, C]
+        inv_deg = (1.0 / (enc.layout.counts[a:b] - 1).clamp(min=1).to(x.dtype)).view(m, 1, 1)
         for k, layer in enumerate(self.layers):
-            slab = hidden[:, k * h : (k + 1) * h]  # [M, H, N*N]
-            # one [M, heads, N, N] block per message type (scalar, vector-from-vector, vector-from-direction)
+            slab = hidden[:, k * h : (k + 1) * h]  # [m, H, N*N]
+            # one [m, heads, N, N] block per message type (scalar, vector-from-vector, vector-from-direction)
             weights = [torch.bmm(w.expand(m, -1, -1), slab).view(m, -1, n, n) for w in self.filter_out[k].weight.chunk(3, dim=0)]
             s, v = layer(s, v, temb, weights, x, inv_r, inv_deg)
-        out = self.out(v).squeeze(-1)  # [M, N, 3]
-        return layout.to_atoms(out)
+        return self.out(v).squeeze(-1)  # [m, N, 3]

@@ -139,3 +139,39 @@ def test_activations_stay_bounded_on_molecules_unlike_the_training_ones(kind):
     big = out[smiles[-1]]
     assert all(torch.isfinite(torch.tensor(v)) for v in out.values())
     assert all(v < 100 * big for v in out.values()), out
+
+
+def test_pairnet_cpu_chunks_match_the_whole_batch():
+    """CPU inference runs the geometry layers on chunks of molecules (``cpu_pair_chunk`` padded pairs); the
+    output is the whole batch's, molecule by molecule, whatever the chunk size (and so with autograd on)."""
+    torch.manual_seed(0)
+    spec = ModelSpec(size="custom", net=net_preset("base", kind="pairnet"))
+    net = build_denoiser(spec).net.double()
+    mols = _mols(["CC(C)Cc1ccc(cc1)[C@H](C)C(=O)O", "O", "CCO", "c1ccccc1N", "C[C@H](N)C(=O)O"])
+    graph = Batch.from_data_list([featurize(m, spec.features) for m in mols])
+    x = torch.cat([torch.tensor(m.GetConformer().GetPositions()) for m in mols])
+    log_snr = torch.linspace(-2.0, 4.0, len(mols), dtype=torch.float64)
+    with torch.no_grad():
+        net.cpu_pair_chunk = 0
+        whole = net(x, log_snr, graph)
+        nmax = max(m.GetNumAtoms() for m in mols)
+        for per_chunk in (1, 2, 3):
+            net.cpu_pair_chunk = per_chunk * nmax * nmax
+            assert torch.allclose(net(x, log_snr, graph), whole, atol=1e-10)
+    net.cpu_pair_chunk = nmax * nmax
+    assert torch.allclose(net(x, log_snr, graph), whole, atol=1e-10)  # with autograd: one chunk, the same
+
+
+def test_radial_gaussians_have_no_subnormal_values():
+    """Far tails of the radial Gaussians are 0, not subnormal floats (slow CPU arithmetic); above the floor
+    they are the Gaussians."""
+    from pipeline.model.pairnet import _gaussians
+
+    r = torch.linspace(0.0, 30.0, 2001)
+    g = _gaussians(r, 0.0, 10.0, 16)
+    tiny = torch.finfo(torch.float32).tiny
+    assert not bool(((g > 0) & (g < tiny)).any())
+    centres = torch.linspace(0.0, 10.0, 16)
+    exact = torch.exp(-0.5 * ((r[:, None] - centres) / (10.0 / 15)) ** 2)
+    assert bool((exact[g == 0] < 1e-20).all()) and bool(((exact < tiny) & (exact > 0)).any())  # the case occurs
+    assert torch.allclose(g, exact, atol=1e-20)
