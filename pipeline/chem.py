@@ -19,11 +19,26 @@ __all__ = [
     "bonds_array",
     "minimize",
     "FLAT_DOUBLE_BONDS",
+    "BOUND_MATRIX_PARAMS",
+    "bounds_matrix",
 ]
 
 #: SMARTS of a C=C with its four substituents, six atoms that lie in one plane (PoseBusters' flatness
 #: check); read by the validation's ``double_bonds_flat`` check and the sampler's steric guidance
 FLAT_DOUBLE_BONDS = ("[C;X3;^2](*)(*)=[C;X3;^2](*)(*)",)
+
+#: RDKit distance-geometry bounds as every part of bondiff reads them (ETKDG's: 1-5 bounds from the topology,
+#: triangle-smoothed, no macrocycle 1-4 heuristics): the featurizer's pair inputs, the steric guidance's lower
+#: bounds, the two-atom bond length and the validation's bond / clash checks
+BOUND_MATRIX_PARAMS = {"set15bounds": True, "doTriangleSmoothing": True, "useMacrocycle14config": False}
+
+
+def bounds_matrix(mol) -> np.ndarray:
+    """RDKit's distance-geometry bounds matrix of ``mol`` [N, N] in Å (upper bounds above the diagonal,
+    lower bounds below), with :data:`BOUND_MATRIX_PARAMS`."""
+    from rdkit.Chem import rdDistGeom
+
+    return np.asarray(rdDistGeom.GetMoleculeBoundsMatrix(mol, **BOUND_MATRIX_PARAMS), dtype=np.float64)
 
 
 def canonical_smiles(mol) -> str:

@@ -183,9 +183,9 @@ def stereo_pairs(mol) -> list[tuple[int, int, int]]:
 
 def dg_bounds(mol) -> tuple[np.ndarray, np.ndarray]:
     """``(lower, upper)`` [N, N] distance-geometry bounds in Å (symmetric, 0 on the diagonal)."""
-    from rdkit.Chem import rdDistGeom
+    from pipeline.chem import bounds_matrix
 
-    bm = np.asarray(rdDistGeom.GetMoleculeBoundsMatrix(mol), dtype=np.float64)
+    bm = bounds_matrix(mol)
     upper = np.triu(bm, 1)
     lower = np.tril(bm, -1)
     upper = np.minimum(upper + upper.T, MAX_BOUND)

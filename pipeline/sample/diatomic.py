@@ -20,10 +20,10 @@ def diatomic_length(mol: Any) -> float | None:
     """The bond length (Å) of a molecule of exactly two bonded atoms, else None."""
     if mol is None or mol.GetNumAtoms() != 2 or mol.GetNumBonds() != 1:
         return None
-    from rdkit.Chem import rdDistGeom
+    from pipeline.chem import bounds_matrix
 
-    bounds = rdDistGeom.GetMoleculeBoundsMatrix(mol)  # upper triangle: upper bounds, lower: lower bounds
-    return float(0.5 * (bounds[0][1] + bounds[1][0]))
+    bounds = bounds_matrix(mol)  # upper triangle: upper bounds, lower: lower bounds
+    return float(0.5 * (bounds[0, 1] + bounds[1, 0]))
 
 
 def place_diatomic(x: np.ndarray, length: float) -> np.ndarray:

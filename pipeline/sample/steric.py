@@ -8,7 +8,7 @@ notion of an excluded volume. Distance geometry does (ETKDG's lower bounds), so 
 same bounds:
 
 * **pairs**: atom pairs at least ``min_bonds_apart`` bonds apart, each with its RDKit
-  distance-geometry lower bound (``GetMoleculeBoundsMatrix``, the bounds the validation's clash check
+  distance-geometry lower bound (:func:`pipeline.chem.bounds_matrix`, the bounds the validation's clash check
   uses); and the molecule's 1-2 and 1-3 pairs (its bonds and angles);
 * **flat groups** (``flat_double_bonds``): every C=C with its four substituents (the six atoms of an
   sp² double bond lie in one plane; the network twists crowded ones, e.g. tetra-aryl alkenes);
@@ -34,7 +34,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from pydantic import Field
 
-from pipeline.chem import FLAT_DOUBLE_BONDS
+from pipeline.chem import FLAT_DOUBLE_BONDS, bounds_matrix
 from pipeline.config import StrictModel
 
 __all__ = ["StericGuidanceConfig", "StericPairs", "steric_pairs", "project", "StericDenoiser", "stop_time"]
@@ -68,10 +68,9 @@ class StericPairs:
 def steric_pairs(mol: Any, min_bonds_apart: int = 4) -> StericPairs:
     """The pairs of ``mol`` (hydrogens explicit). Atoms in different fragments count as far apart."""
     from rdkit import Chem
-    from rdkit.Chem import rdDistGeom
 
     n = mol.GetNumAtoms()
-    bounds = np.asarray(rdDistGeom.GetMoleculeBoundsMatrix(mol), dtype=np.float64)  # lower bounds below the diagonal
+    bounds = bounds_matrix(mol)  # lower bounds below the diagonal
     topo = np.asarray(Chem.GetDistanceMatrix(mol), dtype=np.float64)  # 1e8 between fragments
     i, j = np.triu_indices(n, 1)
     hops = topo[i, j]

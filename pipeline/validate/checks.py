@@ -34,15 +34,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pipeline.chem import FLAT_DOUBLE_BONDS, minimize
+from pipeline.chem import FLAT_DOUBLE_BONDS, bounds_matrix, minimize
 from pipeline.sanity import flat_2d, geometry_problem
 from pipeline.validate.config import CHECK_NAMES, CheckConfig
 from pipeline.validate.matching import full_atom_maps
 
-__all__ = ["MoleculeChecker", "check_conformers", "BOUND_MATRIX_PARAMS", "FLAT_RINGS", "FLAT_DOUBLE_BONDS"]
+__all__ = ["MoleculeChecker", "check_conformers", "FLAT_RINGS", "FLAT_DOUBLE_BONDS"]
 
-#: as PoseBusters' ``distance_geometry`` check
-BOUND_MATRIX_PARAMS = {"set15bounds": True, "scaleVDW": True, "doTriangleSmoothing": True, "useMacrocycle14config": False}
 #: SMARTS of PoseBusters' flatness checks (the double bonds': pipeline.chem.FLAT_DOUBLE_BONDS, shared with the sampler)
 FLAT_RINGS = ("[ar5^2]1[ar5^2][ar5^2][ar5^2][ar5^2]1", "[ar6^2]1[ar6^2][ar6^2][ar6^2][ar6^2][ar6^2]1")
 _TERMINAL = "[O,N;D1;$([O,N;D1]-[*]=[O,N;D1]),$([O,N;D1]=[*]-[O,N;D1])]~[*]"
@@ -105,10 +103,9 @@ class MoleculeChecker:
     # -- precomputation ------------------------------------------------------------------------
     def _pairs(self) -> None:
         from rdkit import Chem
-        from rdkit.Chem import rdDistGeom
 
         n = self.n_atoms
-        bounds = np.asarray(rdDistGeom.GetMoleculeBoundsMatrix(self.mol, **BOUND_MATRIX_PARAMS))
+        bounds = bounds_matrix(self.mol)  # as PoseBusters' ``distance_geometry`` check
         iu = np.triu_indices(n, k=1)
         upper, lower = bounds[iu].copy(), bounds[(iu[1], iu[0])].copy()
         index = {(int(i), int(j)): k for k, (i, j) in enumerate(zip(*iu))}
