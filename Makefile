@@ -34,15 +34,17 @@ test: venv
 unit numeric equivariance integration: venv
 	$(PY) -m pytest -q tests/$@ $(PYTEST_ARGS)
 
-# one stretch of the model-v2 training campaign (configs/train_v2.yaml): resumes from the committed checkpoint
+# one stretch of a training campaign on data/train (CAMPAIGN v2: configs/train_v2.yaml into training/v2; v3: the
+# larger network of configs/train_v3.yaml into training/v3): resumes from the campaign's committed checkpoint
+CAMPAIGN   ?= v2
 V2_DATA    ?= data/train
-V2_DIR     ?= training/v2
+V2_DIR     ?= training/$(CAMPAIGN)
 V2_PRIOR   ?= training/v2-prior
 CPU_BUDGET ?= 7200
 train-stretch: venv
 	test -f $(V2_PRIOR)/prior.json || $(VENV)/bin/bondiff prior --dataset $(V2_DATA) --out $(V2_PRIOR) --no-track
-	$(VENV)/bin/bondiff train -c configs/train_v2.yaml --dataset $(V2_DATA) --prior $(V2_PRIOR) --out $(V2_DIR) \
-	    $$(test -f $(V2_DIR)/checkpoints/last.pt && echo --resume) --set cpu_budget_s=$(CPU_BUDGET) --experiment bondiff-v2
+	$(VENV)/bin/bondiff train -c configs/train_$(CAMPAIGN).yaml --dataset $(V2_DATA) --prior $(V2_PRIOR) --out $(V2_DIR) \
+	    $$(test -f $(V2_DIR)/checkpoints/last.pt && echo --resume) --set cpu_budget_s=$(CPU_BUDGET) --experiment bondiff-$(CAMPAIGN)
 
 # a stretch on a lent GPU (docs/training.md, "A stretch on a lent GPU"): pack here, run there, import here
 GPU_BUNDLE   ?= build/gpu
@@ -61,7 +63,7 @@ gpu-stretch:
 
 gpu-import: venv
 	test -n "$(GPU_RETURNED)" || { echo "gpu-import: set GPU_RETURNED=<the run's files_at>"; exit 2; }
-	$(VENV)/bin/bondiff gpu import --from $(GPU_RETURNED) --into $(V2_DIR) --experiment bondiff-v2
+	$(VENV)/bin/bondiff gpu import --from $(GPU_RETURNED) --into $(V2_DIR) --experiment bondiff-$(CAMPAIGN)
 
 ui: venv
 	$(VENV)/bin/bondiff ui
