@@ -287,34 +287,35 @@ class PairNet(nn.Module):
         step = m
         if not torch.is_grad_enabled() and pos.device.type == "cpu" and self.cpu_pair_chunk:
             step = max(1, self.cpu_pair_chunk // max(layout.nmax * layout.nmax, 1))
-        out = torch.cat([self._geometry(x[a : a + step], temb[a : a + step], enc, a, a + step) for a in range(0, m, step)])
+        chunks = [(a, a + step) for a in range(0, m, step)]
+        out = torch.cat([self._geometry(x[a:b], temb[a:b], enc.rows(a, b), layout.pair_mask[a:b], layout.counts[a:b]) for a, b in chunks])
         return layout.to_atoms(out)
 
-    def _geometry(self, x: torch.Tensor, temb: torch.Tensor, enc: Encoded, a: int, b: int) -> torch.Tensor:
-        """The geometry layers for molecules ``a:b`` of the batch: dense positions ``x`` [m, N, 3] -> [m, N, 3]."""
+    def _geometry(self, x: torch.Tensor, temb: torch.Tensor, enc: Encoded, pair_mask: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """The geometry layers for a run of molecules: dense positions ``x`` [m, N, 3] -> [m, N, 3]; ``enc``,
+        ``pair_mask`` and ``counts`` are those molecules' rows (:meth:`Encoded.rows`)."""
         cfg = self.cfg
         m, n = x.shape[0], x.shape[1]
-        pmask = enc.layout.pair_mask[a:b].to(x.dtype)
+        pmask = pair_mask.to(x.dtype)
         r = torch.sqrt((x[:, None, :, :] - x[:, :, None, :]).pow(2).sum(-1) + (1.0 - pmask))  # 1 on diagonal/padding
         inv_r = pmask / r
         # pair tensors are channel-first [m, C, N, N]: every per-layer slab and every head is contiguous
         feats = [_gaussians(r, 0.0, cfg.r_max, cfg.num_rbf, dim=1)]
         if cfg.num_bound_rbf:
-            inv_half = enc.inv_half[a:b]
-            dev = ((r - enc.mid[a:b]) * inv_half).clamp(-6.0, 6.0)
-            feats.append(_gaussians(dev, -3.0, 3.0, cfg.num_bound_rbf, dim=1) * (inv_half > 0).to(x.dtype).unsqueeze(1))
+            dev = ((r - enc.mid) * enc.inv_half).clamp(-6.0, 6.0)
+            feats.append(_gaussians(dev, -3.0, 3.0, cfg.num_bound_rbf, dim=1) * (enc.inv_half > 0).to(x.dtype).unsqueeze(1))
         rad = (torch.cat(feats, dim=1) * pmask.unsqueeze(1)).view(m, -1, n * n)  # 0 on padded pairs / diagonal
         # filter_bias is 0 there too (see encode), so hidden is exactly 0 on padded pairs: SiLU(0) = 0.
         # baddbmm with the weight broadcast over molecules: one GEMM per molecule, bias added inside, no layout copies
         w_rad = self.radial.weight.to(x.dtype).expand(m, -1, -1)
-        hidden = torch.baddbmm(enc.filter_bias[a:b].view(m, -1, n * n), w_rad, rad)
+        hidden = torch.baddbmm(enc.filter_bias.view(m, -1, n * n), w_rad, rad)
         hidden = nn.functional.silu(hidden, inplace=not torch.is_grad_enabled())
         h = cfg.filter_hidden
 
-        s_chi, u = chiral_terms(x, enc.rows(a, b))
-        s = self.s_in(torch.cat([enc.h0[a:b], temb[:, None, :].expand(-1, n, -1), s_chi.unsqueeze(-1)], dim=-1))
+        s_chi, u = chiral_terms(x, enc)
+        s = self.s_in(torch.cat([enc.h0, temb[:, None, :].expand(-1, n, -1), s_chi.unsqueeze(-1)], dim=-1))
         v = u.unsqueeze(-1) * self.v_in  # [m, N, 3, C]
-        inv_deg = (1.0 / (enc.layout.counts[a:b] - 1).clamp(min=1).to(x.dtype)).view(m, 1, 1)
+        inv_deg = (1.0 / (counts - 1).clamp(min=1).to(x.dtype)).view(m, 1, 1)
         for k, layer in enumerate(self.layers):
             slab = hidden[:, k * h : (k + 1) * h]  # [m, H, N*N]
             # one [m, heads, N, N] block per message type (scalar, vector-from-vector, vector-from-direction)
