@@ -39,7 +39,7 @@ from pipeline.sanity import flat_2d, geometry_problem
 from pipeline.validate.config import CHECK_NAMES, CheckConfig
 from pipeline.validate.matching import full_atom_maps
 
-__all__ = ["MoleculeChecker", "check_conformers", "FLAT_RINGS", "FLAT_DOUBLE_BONDS"]
+__all__ = ["MoleculeChecker", "check_conformers", "FLAT_RINGS"]
 
 #: SMARTS of PoseBusters' flatness checks (the double bonds': pipeline.chem.FLAT_DOUBLE_BONDS, shared with the sampler)
 FLAT_RINGS = ("[ar5^2]1[ar5^2][ar5^2][ar5^2][ar5^2]1", "[ar6^2]1[ar6^2][ar6^2][ar6^2][ar6^2][ar6^2]1")
