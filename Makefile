@@ -36,15 +36,15 @@ unit numeric equivariance integration: venv
 
 # one stretch of a training campaign on data/train (CAMPAIGN v2: configs/train_v2.yaml into training/v2; v3: the
 # larger network of configs/train_v3.yaml into training/v3): resumes from the campaign's committed checkpoint
-CAMPAIGN   ?= v2
-V2_DATA    ?= data/train
-V2_DIR     ?= training/$(CAMPAIGN)
-V2_PRIOR   ?= training/v2-prior
-CPU_BUDGET ?= 7200
+CAMPAIGN    ?= v2
+TRAIN_DATA  ?= data/train
+TRAIN_DIR   ?= training/$(CAMPAIGN)
+TRAIN_PRIOR ?= training/v2-prior
+CPU_BUDGET  ?= 7200
 train-stretch: venv
-	test -f $(V2_PRIOR)/prior.json || $(VENV)/bin/bondiff prior --dataset $(V2_DATA) --out $(V2_PRIOR) --no-track
-	$(VENV)/bin/bondiff train -c configs/train_$(CAMPAIGN).yaml --dataset $(V2_DATA) --prior $(V2_PRIOR) --out $(V2_DIR) \
-	    $$(test -f $(V2_DIR)/checkpoints/last.pt && echo --resume) --set cpu_budget_s=$(CPU_BUDGET) --experiment bondiff-$(CAMPAIGN)
+	test -f $(TRAIN_PRIOR)/prior.json || $(VENV)/bin/bondiff prior --dataset $(TRAIN_DATA) --out $(TRAIN_PRIOR) --no-track
+	$(VENV)/bin/bondiff train -c configs/train_$(CAMPAIGN).yaml --dataset $(TRAIN_DATA) --prior $(TRAIN_PRIOR) --out $(TRAIN_DIR) \
+	    $$(test -f $(TRAIN_DIR)/checkpoints/last.pt && echo --resume) --set cpu_budget_s=$(CPU_BUDGET) --experiment bondiff-$(CAMPAIGN)
 
 # a stretch on a lent GPU (docs/training.md, "A stretch on a lent GPU"): pack here, run there, import here
 GPU_BUNDLE   ?= build/gpu
@@ -53,17 +53,17 @@ GPU_ATOMS    ?= 16384
 GPU_PYTHON   ?= python3
 GPU_RETURNED ?=
 gpu-pack: venv
-	$(VENV)/bin/bondiff gpu pack --dataset $(V2_DATA) --prior $(V2_PRIOR) --checkpoint $(V2_DIR)/checkpoints/last.pt --out $(GPU_BUNDLE)
+	$(VENV)/bin/bondiff gpu pack --dataset $(TRAIN_DATA) --prior $(TRAIN_PRIOR) --checkpoint $(TRAIN_DIR)/checkpoints/last.pt --out $(GPU_BUNDLE)
 
 # on the GPU machine (no venv there, no network: its python3 has torch, e3nn, torch-geometric); OUT is set there
 gpu-stretch:
 	test -n "$(OUT)" || { echo "gpu-stretch: set OUT (the folder whose files come back)"; exit 2; }
-	PYTHONUNBUFFERED=1 $(GPU_PYTHON) -m pipeline.train.gpu_job --bundle $(GPU_BUNDLE) --dataset $(V2_DATA) --out $(OUT) \
+	PYTHONUNBUFFERED=1 $(GPU_PYTHON) -m pipeline.train.gpu_job --bundle $(GPU_BUNDLE) --dataset $(TRAIN_DATA) --out $(OUT) \
 	    --wall-s $(GPU_WALL_S) --atom-budget $(GPU_ATOMS)
 
 gpu-import: venv
 	test -n "$(GPU_RETURNED)" || { echo "gpu-import: set GPU_RETURNED=<the run's files_at>"; exit 2; }
-	$(VENV)/bin/bondiff gpu import --from $(GPU_RETURNED) --into $(V2_DIR) --experiment bondiff-$(CAMPAIGN)
+	$(VENV)/bin/bondiff gpu import --from $(GPU_RETURNED) --into $(TRAIN_DIR) --experiment bondiff-$(CAMPAIGN)
 
 ui: venv
 	$(VENV)/bin/bondiff ui
