@@ -28,6 +28,7 @@ import numpy as np
 from pydantic import Field
 
 from pipeline.config import StrictModel
+from pipeline.sample.x0_guidance import X0Guidance, batch_index, batch_values
 
 __all__ = ["StereoGuidanceConfig", "StereoConstraints", "stereo_constraints", "GuidedDenoiser", "constraint_values"]
 
@@ -151,7 +152,7 @@ def _newton(points: Any, signs: Any, margin: float, fn: Callable[[Any], Any], ac
     return step * (max_step / longest).clamp(max=1.0)[:, None, None], sf
 
 
-class GuidedDenoiser:
+class GuidedDenoiser(X0Guidance):
     """Wraps a denoiser: ``x̂₀`` plus the stereo-guidance step for one batch of molecules.
 
     ``constraints[i]`` belong to the i-th molecule of the batch, whose atoms start at ``offsets[i]``.
@@ -160,37 +161,22 @@ class GuidedDenoiser:
 
     def __init__(self, denoiser: Callable[..., Any], constraints: Sequence[StereoConstraints], offsets: Sequence[int],
                  cfg: StereoGuidanceConfig, mirror_fix: bool = True):
-        import torch
-
-        self.denoiser, self.cfg, self.mirror_fix = denoiser, cfg, mirror_fix
-        q, qs, qm, d, ds = [], [], [], [], []
-        for m, (c, off) in enumerate(zip(constraints, offsets)):
-            q.append(c.quads + off)
-            qs.append(c.centre_signs)
-            qm.append(np.full(len(c.centre_signs), m))
-            d.append(c.dihedrals + off)
-            ds.append(c.dihedral_signs)
-        cat = lambda xs, shape: np.concatenate(xs) if xs else np.zeros(shape)  # noqa: E731
-        self.quads = torch.as_tensor(cat(q, (0, 4)), dtype=torch.long).reshape(-1, 4)
-        self.qsigns = torch.as_tensor(cat(qs, (0,)), dtype=torch.float64)
-        self.qmol = torch.as_tensor(cat(qm, (0,)), dtype=torch.long)
+        super().__init__(denoiser)
+        self.cfg, self.mirror_fix = cfg, mirror_fix
+        self.quads = batch_index([c.quads for c in constraints], offsets, 4)
+        self.qsigns = batch_values([c.centre_signs for c in constraints])
+        self.qmol = batch_index([np.full(len(c.centre_signs), m) for m, c in enumerate(constraints)], [0] * len(constraints), 1).reshape(-1)
         self.n_mols = len(offsets)
-        self.dihedrals = torch.as_tensor(cat(d, (0, 4)), dtype=torch.long).reshape(-1, 4)
-        self.dsigns = torch.as_tensor(cat(ds, (0,)), dtype=torch.float64)
-        self.evaluations = 0  # guided evaluations (the step was computed)
+        self.dihedrals = batch_index([c.dihedrals for c in constraints], offsets, 4)
+        self.dsigns = batch_values([c.dihedral_signs for c in constraints])
 
-    def __getattr__(self, name: str) -> Any:  # parameters(), eval(), to(): the wrapped model's
-        return getattr(self.__dict__["denoiser"], name)
+    def acts_at(self, t: float) -> bool:
+        return t <= self.cfg.onset and self.cfg.strength != 0
 
-    def __call__(self, x: Any, t: Any, batch: Any) -> Any:
+    def correction(self, pos: Any) -> Any:
         import torch
 
-        x0 = self.denoiser(x, t, batch)
-        if float(torch.as_tensor(t).max()) > self.cfg.onset or self.cfg.strength == 0:
-            return x0
-        self.evaluations += 1
-        step = torch.zeros_like(x0, dtype=torch.float64)
-        pos = x0.detach().to(torch.float64)
+        step = torch.zeros_like(pos)
         if len(self.qsigns):
             signs = self.qsigns.to(pos.device)
             quads = self.quads.to(pos.device)
@@ -208,4 +194,4 @@ class GuidedDenoiser:
             dih = self.dihedrals.to(pos.device)
             dd, _ = _newton(pos[dih], signs, self.cfg.double_bond_margin, _dihedral_side, torch.ones_like(signs, dtype=torch.bool), self.cfg.max_step)
             step.index_add_(0, dih.reshape(-1), dd.reshape(-1, 3))
-        return x0 + (self.cfg.strength * step).to(x0.dtype)
+        return self.cfg.strength * step

@@ -36,6 +36,7 @@ from pydantic import Field
 
 from pipeline.chem import FLAT_DOUBLE_BONDS, bounds_matrix
 from pipeline.config import StrictModel
+from pipeline.sample.x0_guidance import X0Guidance, batch_index, batch_values
 
 __all__ = ["StericGuidanceConfig", "StericPairs", "steric_pairs", "project", "StericDenoiser", "stop_time"]
 
@@ -145,7 +146,7 @@ def project(x: Any, far: Any, lower: Any, local: Any, iterations: int, reach: fl
     return x
 
 
-class StericDenoiser:
+class StericDenoiser(X0Guidance):
     """Wraps a denoiser: ``x̂₀`` with the steric projection for one batch of molecules.
 
     ``pairs[i]`` belong to the i-th molecule of the batch, whose atoms start at ``offsets[i]``;
@@ -154,32 +155,20 @@ class StericDenoiser:
 
     def __init__(self, denoiser: Callable[..., Any], pairs: Sequence[StericPairs], offsets: Sequence[int],
                  cfg: StericGuidanceConfig, t_stop: float):
-        import torch
+        super().__init__(denoiser)
+        self.cfg, self.t_stop = cfg, float(t_stop)
+        self.far = batch_index([p.far for p in pairs], offsets, 2)
+        self.local = batch_index([p.local for p in pairs], offsets, 2)
+        self.margin_lower = batch_values([p.lower for p in pairs]) * cfg.margin
+        self.flat = batch_index([p.flat for p in pairs] if cfg.flat_double_bonds else [], offsets, 6)
 
-        self.denoiser, self.cfg, self.t_stop = denoiser, cfg, float(t_stop)
-        cat = lambda xs, shape: np.concatenate(xs) if xs else np.zeros(shape)  # noqa: E731
-        self.far = torch.as_tensor(cat([p.far + off for p, off in zip(pairs, offsets)], (0, 2)), dtype=torch.long).reshape(-1, 2)
-        self.local = torch.as_tensor(cat([p.local + off for p, off in zip(pairs, offsets)], (0, 2)), dtype=torch.long).reshape(-1, 2)
-        self.margin_lower = torch.as_tensor(cat([p.lower for p in pairs], (0,)), dtype=torch.float64) * cfg.margin
-        flat = cat([p.flat + off for p, off in zip(pairs, offsets)], (0, 6)) if cfg.flat_double_bonds else np.zeros((0, 6))
-        self.flat = torch.as_tensor(flat, dtype=torch.long).reshape(-1, 6)
-        self.evaluations = 0  # guided evaluations
+    def acts_at(self, t: float) -> bool:
+        return self.t_stop < t <= self.cfg.onset and self.cfg.strength != 0 and bool(len(self.far) or len(self.flat))
 
-    def __getattr__(self, name: str) -> Any:  # parameters(), eval(), to(): the wrapped model's
-        return getattr(self.__dict__["denoiser"], name)
-
-    def __call__(self, x: Any, t: Any, batch: Any) -> Any:
-        import torch
-
-        x0 = self.denoiser(x, t, batch)
-        tt = float(torch.as_tensor(t).max())
-        if tt > self.cfg.onset or tt <= self.t_stop or self.cfg.strength == 0 or not (len(self.far) or len(self.flat)):
-            return x0
-        self.evaluations += 1
-        pos = x0.detach().to(torch.float64)
+    def correction(self, pos: Any) -> Any:
         dev = pos.device
         moved = project(pos, self.far.to(dev), self.margin_lower.to(dev), self.local.to(dev), self.cfg.iterations, flat=self.flat.to(dev))
-        return x0 + (self.cfg.strength * (moved - pos)).to(x0.dtype)
+        return self.cfg.strength * (moved - pos)
 
 
 def stop_time(schedule: Any, stop_noise: float) -> float:

@@ -1,0 +1,65 @@
+"""The shape every guidance of the sampler shares: a wrapper around any denoiser that corrects its x̂₀.
+
+The samplers (:mod:`pipeline.diffusion`) only ever see ``denoiser(x, t, batch) -> x̂₀``, so a guidance
+that edits x̂₀ guides every solver the same way (EDM's preconditioning is the same idea: a wrapper
+around any backbone). A guidance says *when* it acts (:meth:`X0Guidance.acts_at`, from the diffusion
+time) and *what* it adds (:meth:`X0Guidance.correction`, a float64 displacement of the detached x̂₀);
+the wrapper does the rest, and counts the evaluations it acted on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+__all__ = ["X0Guidance", "batch_index", "batch_values"]
+
+
+class X0Guidance:
+    """Wraps a denoiser: ``x̂₀ + correction(x̂₀)`` at the times :meth:`acts_at` allows, x̂₀ elsewhere.
+
+    Attributes the wrapper does not have (``parameters()``, ``eval()``, ``to()``) are the wrapped model's,
+    so guidances stack (steric, then stereo on top) and the sampler treats them as the network.
+    """
+
+    def __init__(self, denoiser: Callable[..., Any]):
+        self.denoiser = denoiser
+        self.evaluations = 0  # evaluations the correction was computed at
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["denoiser"], name)
+
+    def acts_at(self, t: float) -> bool:
+        """Whether to correct x̂₀ at diffusion time ``t`` (the batch's largest)."""
+        raise NotImplementedError
+
+    def correction(self, pos: Any) -> Any:
+        """The displacement to add to x̂₀ (``pos``: x̂₀ detached, float64, shape [atoms, 3])."""
+        raise NotImplementedError
+
+    def __call__(self, x: Any, t: Any, batch: Any) -> Any:
+        import torch
+
+        x0 = self.denoiser(x, t, batch)
+        if not self.acts_at(float(torch.as_tensor(t).max())):
+            return x0
+        self.evaluations += 1
+        return x0 + self.correction(x0.detach().to(torch.float64)).to(x0.dtype)
+
+
+def batch_index(per_molecule: Sequence[np.ndarray], offsets: Sequence[int], width: int) -> Any:
+    """Per-molecule atom-index arrays ``[k, width]`` shifted to the batch's atom numbering, stacked (long)."""
+    import torch
+
+    parts = [np.asarray(a).reshape(-1, width) + off for a, off in zip(per_molecule, offsets)]
+    stacked = np.concatenate(parts) if parts else np.zeros((0, width))
+    return torch.as_tensor(stacked, dtype=torch.long).reshape(-1, width)
+
+
+def batch_values(per_molecule: Sequence[np.ndarray]) -> Any:
+    """Per-molecule value arrays concatenated (float64)."""
+    import torch
+
+    parts = [np.asarray(a, dtype=np.float64).reshape(-1) for a in per_molecule]
+    return torch.as_tensor(np.concatenate(parts) if parts else np.zeros(0), dtype=torch.float64)
