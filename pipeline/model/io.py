@@ -115,6 +115,25 @@ def _latest_registered_uri() -> str | None:
     return f"models:/{REGISTERED_NAME}/{latest.version}"
 
 
+class NotAModelError(ValueError):
+    """A file or folder that does not load as a bondiff model; the message names it and says why in one line."""
+
+
+def load_denoiser_checked(ref: str | Path | None = None, device: str | torch.device = "cpu"):
+    """:func:`load_denoiser` for a reference a user typed: a missing one raises ``FileNotFoundError`` as
+    there, and anything else that fails to load (a torch / pickle / JSON error, a file that is not a bondiff
+    checkpoint) :class:`NotAModelError` ``"REF: not a bondiff model folder or checkpoint (why)"``."""
+    try:
+        return load_denoiser(ref, device)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # noqa: BLE001 — whatever the file is, the user gets one line
+        why = type(exc).__name__
+        if "pickl" not in why.lower() and str(exc).strip():  # torch's unpickling advice is not for this user
+            why += ": " + str(exc).strip().splitlines()[0][:160]
+        raise NotAModelError(f"{ref}: not a bondiff model folder or checkpoint ({why})") from None
+
+
 def load_denoiser(ref: str | Path | None = None, device: str | torch.device = "cpu"):
     """Load ``(model, spec)`` from ``ref`` (see module docstring); the model is in eval mode on ``device``."""
     if ref is None:

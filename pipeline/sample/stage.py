@@ -30,21 +30,16 @@ def load_model(model: ModelRef, device: str | None = "cpu") -> tuple[Any, Any, s
     if isinstance(model, tuple):
         denoiser, spec = model
         return denoiser, spec, str(_spec_version(spec) or "in-memory")
-    from pipeline.model.io import load_denoiser
+    from pipeline.model.io import NotAModelError, load_denoiser_checked
 
     if model is not None and model != "latest" and not str(model).startswith("models:/") and not Path(model).exists():
         raise FileNotFoundError(
             f"model not found: {model} (give a model directory, a checkpoint file or models:/bondiff-denoiser/<version>)"
         )
     try:
-        denoiser, spec = load_denoiser(model, resolve_device(device))
-    except (FileNotFoundError, InputError):
-        raise
-    except Exception as exc:  # a file that is not a bondiff model (torch/pickle/json errors): the user's input
-        why = type(exc).__name__
-        if "pickl" not in why.lower() and str(exc).strip():  # torch's unpickling advice is not for this user
-            why += ": " + str(exc).strip().splitlines()[0][:160]
-        raise InputError(f"--model {model}: not a bondiff model folder or checkpoint ({why})") from None
+        denoiser, spec = load_denoiser_checked(model, resolve_device(device))
+    except NotAModelError as exc:
+        raise InputError(f"--model {exc}") from None
     return denoiser, spec, str(model or _spec_version(spec) or "shipped")
 
 

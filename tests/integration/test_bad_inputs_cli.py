@@ -223,6 +223,9 @@ CASES = [
          ["bondiff validate: ", "empty.sdf holds no SDF records"], ["{work}/val"]),
     Case("validate_fifo", ["validate", "--generated", "{root}/pipe.sdf", "--out", "{work}/val", "--no-track"], 2, ["FIFO"], ["{work}/val"]),
     # prior: a damaged or absurd dataset is one line, exit 1
+    # train: a fine-tuning start that is not a model is named before any work
+    Case("train_init_from_not_a_model", ["train", "--init-from", "{root}/m.smi", "--dataset", "{root}/ds_ok", "--prior", "{work}/p",
+                                         "--out", "{work}/t", "--no-track"], 1, ["init_from", "m.smi: not a bondiff model"], ["{work}/t"]),
     Case("prior_broken_manifest", ["prior", "--dataset", "{work}/ds", "--out", "{work}/p", "--no-track"], 1,
          ["not a readable bondiff dataset"], ["{work}/p"]),
     Case("prior_absurd_geometry", ["prior", "--dataset", "{work}/ds2", "--out", "{work}/p", "--no-track"], 1,
@@ -243,6 +246,11 @@ def _good_dataset(root: Path) -> Path:
 def _prepare(case: Case, root: Path, work: Path) -> None:
     """Cases that need a (damaged copy of a) dataset."""
     src = _good_dataset(root)
+    if case.name == "train_init_from_not_a_model":
+        from pipeline.prior.params import PriorParams
+        from pipeline.train.toydata import write_prior_json
+
+        write_prior_json(work / "p", PriorParams())
     if case.name == "prior_broken_manifest":
         shutil.copytree(src, work / "ds")
         (work / "ds" / "manifest.json").write_text("{broken")
