@@ -173,7 +173,7 @@ class GuidedDenoiser(X0Guidance):
     def acts_at(self, t: float) -> bool:
         return t <= self.cfg.onset and self.cfg.strength != 0
 
-    def correction(self, pos: Any) -> Any:
+    def correction(self, pos: Any, t: float) -> Any:
         import torch
 
         step = torch.zeros_like(pos)

@@ -18,8 +18,10 @@ same bounds:
   in x̂₀, so the network's local geometry is kept while the folded parts separate;
 * :class:`StericDenoiser` replaces x̂₀ by ``x̂₀ + strength · (project(x̂₀) − x̂₀)`` at network evaluations
   with ``stop < t ≤ onset``, where ``stop`` is the time of the noise level ``stop_noise`` (σ/α, prior
-  units, like the corrector's levels). The evaluations below it run unguided: the network then repairs
-  the local geometry the projection bent, from a sample whose parts no longer overlap.
+  units, like the corrector's levels). Below it the far pairs are left to the network, which repairs
+  the local geometry the projection bent, from a sample whose parts no longer overlap; the flat groups
+  are still flattened down to ``flat_stop_noise`` (default 0: every evaluation, since the network's last
+  evaluations twist crowded C=C again).
 
 Equivariant (distances only), no force field, one pass over the pairs per round: a few per cent of the
 network's cost.
@@ -53,6 +55,9 @@ class StericGuidanceConfig(StrictModel):
     margin: float = Field(1.0, gt=0, le=1.1, description="required distance as a fraction of the pair's distance-geometry lower bound")
     min_bonds_apart: int = Field(4, ge=3, description="pairs at least this many bonds apart are checked")
     flat_double_bonds: bool = Field(True, description="also bring every C=C and its four substituents onto one plane")
+    flat_stop_noise: float | None = Field(
+        0.0, ge=0, description="flatten the C=C groups down to this noise level σ/α (0: to the last evaluation; unset: stop_noise, as the far pairs)"
+    )
     iterations: int = Field(100, ge=1, description="rounds of the projection per guided evaluation (it stops early once no pair is too close)")
 
 
@@ -154,20 +159,25 @@ class StericDenoiser(X0Guidance):
     """
 
     def __init__(self, denoiser: Callable[..., Any], pairs: Sequence[StericPairs], offsets: Sequence[int],
-                 cfg: StericGuidanceConfig, t_stop: float):
+                 cfg: StericGuidanceConfig, t_stop: float, t_flat_stop: float | None = None):
         super().__init__(denoiser)
         self.cfg, self.t_stop = cfg, float(t_stop)
+        self.t_flat_stop = self.t_stop if t_flat_stop is None else float(t_flat_stop)
         self.far = batch_index([p.far for p in pairs], offsets, 2)
         self.local = batch_index([p.local for p in pairs], offsets, 2)
         self.margin_lower = batch_values([p.lower for p in pairs]) * cfg.margin
         self.flat = batch_index([p.flat for p in pairs] if cfg.flat_double_bonds else [], offsets, 6)
 
     def acts_at(self, t: float) -> bool:
-        return self.t_stop < t <= self.cfg.onset and self.cfg.strength != 0 and bool(len(self.far) or len(self.flat))
+        if t > self.cfg.onset or self.cfg.strength == 0:
+            return False
+        return (t > self.t_stop and len(self.far) > 0) or (t > self.t_flat_stop and len(self.flat) > 0)
 
-    def correction(self, pos: Any) -> Any:
+    def correction(self, pos: Any, t: float) -> Any:
         dev = pos.device
-        moved = project(pos, self.far.to(dev), self.margin_lower.to(dev), self.local.to(dev), self.cfg.iterations, flat=self.flat.to(dev))
+        far, lower = (self.far, self.margin_lower) if t > self.t_stop else (self.far[:0], self.margin_lower[:0])
+        flat = self.flat if t > self.t_flat_stop else self.flat[:0]
+        moved = project(pos, far.to(dev), lower.to(dev), self.local.to(dev), self.cfg.iterations, flat=flat.to(dev))
         return self.cfg.strength * (moved - pos)
 
 

@@ -34,18 +34,19 @@ class X0Guidance:
         """Whether to correct x̂₀ at diffusion time ``t`` (the batch's largest)."""
         raise NotImplementedError
 
-    def correction(self, pos: Any) -> Any:
-        """The displacement to add to x̂₀ (``pos``: x̂₀ detached, float64, shape [atoms, 3])."""
+    def correction(self, pos: Any, t: float) -> Any:
+        """The displacement to add to x̂₀ at time ``t`` (``pos``: x̂₀ detached, float64, shape [atoms, 3])."""
         raise NotImplementedError
 
     def __call__(self, x: Any, t: Any, batch: Any) -> Any:
         import torch
 
         x0 = self.denoiser(x, t, batch)
-        if not self.acts_at(float(torch.as_tensor(t).max())):
+        tt = float(torch.as_tensor(t).max())
+        if not self.acts_at(tt):
             return x0
         self.evaluations += 1
-        return x0 + self.correction(x0.detach().to(torch.float64)).to(x0.dtype)
+        return x0 + self.correction(x0.detach().to(torch.float64), tt).to(x0.dtype)
 
 
 def batch_index(per_molecule: Sequence[np.ndarray], offsets: Sequence[int], width: int) -> Any:

@@ -155,3 +155,27 @@ def test_a_diverged_molecule_does_not_break_the_batch():
     assert np.isnan(y[:n]).all() and np.isfinite(y[n:]).all()
     d = np.linalg.norm(y[pb.far[:, 0] + n] - y[pb.far[:, 1] + n], axis=1)
     assert (d / pb.lower).min() > 0.97
+
+
+def test_flat_groups_can_be_guided_past_the_far_pairs_stop():
+    """``flat_stop_noise``: below ``stop_noise`` the far pairs are left alone, the C=C groups still flattened."""
+    mol = _mol("C/C=C/CCCC")
+    pairs = steric_pairs(mol, 4)
+    (j, k), = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds() if b.GetBondTypeAsDouble() == 2]
+    x = torch.as_tensor(_twist(etkdg_coords(mol, seed=0), mol, j, k, 40.0))
+    # pull one far pair inside its lower bound too, so "far pairs guided" is visible
+    (a, b), low = pairs.far[0], pairs.lower[0]
+    x[b] = x[a] + (x[b] - x[a]) * (0.5 * low / float((x[b] - x[a]).norm()))
+    inner = lambda x_, t_, b_: x.clone()  # noqa: E731
+    height = lambda z: float(np.abs(np.linalg.svd(z - z.mean(0))[2][-1] @ (z - z.mean(0)).T).max())  # noqa: E731
+    group = pairs.flat[0]
+    cfg = StericGuidanceConfig(onset=0.5, iterations=200, flat_stop_noise=0.0)
+    g = StericDenoiser(inner, [pairs], [0], cfg, t_stop=0.1, t_flat_stop=0.0)
+    late = g(torch.zeros_like(x), torch.tensor([0.05]), None).numpy()  # below stop: flat only
+    early = g(torch.zeros_like(x), torch.tensor([0.3]), None).numpy()  # both
+    d_far = lambda z: float(np.linalg.norm(z[a] - z[b]))  # noqa: E731
+    assert height(x.numpy()[group]) > 0.3 and height(late[group]) < 0.1 and height(early[group]) < 0.1
+    assert d_far(late) < 0.6 * low < 0.95 * low < d_far(early)
+    assert g.evaluations == 2
+    unset = StericDenoiser(inner, [pairs], [0], StericGuidanceConfig(onset=0.5), t_stop=0.1)  # the default: stop together
+    assert torch.equal(unset(torch.zeros_like(x), torch.tensor([0.05]), None), x) and unset.evaluations == 0

@@ -15,9 +15,9 @@ class _Shift(X0Guidance):
     def acts_at(self, t: float) -> bool:
         return t <= 0.5
 
-    def correction(self, pos):
+    def correction(self, pos, t):
         assert pos.dtype == torch.float64 and not pos.requires_grad
-        return torch.ones_like(pos)
+        return torch.full_like(pos, t)  # the batch's largest time
 
 
 def test_wrapper_acts_only_inside_its_window_and_counts():
@@ -28,7 +28,7 @@ def test_wrapper_acts_only_inside_its_window_and_counts():
     assert g.evaluations == 0
     out = g(x, torch.tensor([0.2, 0.5]), None)  # the batch's largest time decides
     assert g.evaluations == 1
-    assert torch.allclose(out, 2.0 * x + 1.0) and out.dtype == x.dtype
+    assert torch.allclose(out, 2.0 * x + 0.5) and out.dtype == x.dtype
     out.sum().backward()  # the correction is a constant: the gradient is the network's
     assert torch.allclose(x.grad, torch.full_like(x, 2.0))
 
@@ -38,7 +38,7 @@ def test_wrappers_stack_and_delegate_to_the_model():
     g = _Shift(_Shift(net))
     assert list(g.parameters()) == list(net.parameters())
     assert g.training and not g.eval().training
-    assert torch.allclose(g(torch.zeros(2, 3), torch.tensor(0.1), None), torch.full((2, 3), 2.0))
+    assert torch.allclose(g(torch.zeros(2, 3), torch.tensor(0.1), None), torch.full((2, 3), 0.2))
 
 
 def test_batch_index_shifts_each_molecule_by_its_offset():
