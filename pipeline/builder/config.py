@@ -48,11 +48,19 @@ class SelectionConfig(StrictModel):
     max_heavy_atoms: int = Field(35, ge=1)
     max_rotatable_bonds: int = Field(10, ge=0)
     max_unassigned_stereo: int = Field(4, ge=0)  # more unassigned centres/bonds: skipped (too many isomers)
+    analogue: str | None = Field(
+        None, description="rewrite one group of each source molecule first (pipeline.builder.analogues; 'phosphorus'); unset: the source as it is"
+    )
 
     @model_validator(mode="after")
     def _check_range(self) -> "SelectionConfig":
         if self.min_heavy_atoms > self.max_heavy_atoms:
             raise ValueError("min_heavy_atoms > max_heavy_atoms")
+        if self.analogue is not None:
+            from pipeline.builder.analogues import ANALOGUE_RULES
+
+            if self.analogue not in ANALOGUE_RULES:
+                raise ValueError(f"analogue {self.analogue!r}: known kinds are {', '.join(sorted(ANALOGUE_RULES))}")
         return self
 
 

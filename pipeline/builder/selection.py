@@ -5,7 +5,8 @@ not depend on the file order or on N (a bigger build is a superset of a smaller 
 seed). MOSES SMILES carry no stereo: every unassigned stereocentre / stereo double bond gets a
 fixed, seeded choice, so all conformers of a molecule share one stereoisomer (the model learns
 chirality from consistent labels). The other isomers are kept, in order, as fall-backs when the
-chosen one cannot be embedded.
+chosen one cannot be embedded. With ``selection.analogue`` each source molecule is first rewritten
+(:mod:`pipeline.builder.analogues`), and the filters, exclusion and stereo apply to the rewritten one.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from pipeline.builder.analogues import analogue
 from pipeline.builder.config import SelectionConfig
 from pipeline.builder.exclusion import ExclusionSet
 from pipeline.types import RecordError
@@ -59,6 +61,7 @@ class Selection:
     filtered: Counter = field(default_factory=Counter)  # reason -> count
     excluded: list[dict] = field(default_factory=list)  # {record, smiles, reference}
     examined: int = 0
+    analogue_rules: Counter = field(default_factory=Counter)  # rule -> candidates rewritten by it (selection.analogue)
 
 
 def _filter_reason(mol, cfg: SelectionConfig, allowed: set[str]) -> str | None:
@@ -126,6 +129,12 @@ def select_candidates(
             if mol is None:
                 sel.errors.append(RecordError(source_name, str(record), f"cannot parse SMILES {raw!r}"))
                 continue
+            if cfg.analogue:
+                rewritten = analogue(mol, cfg.analogue, stable_seed(global_seed, "analogue:" + raw))
+                if rewritten is None:
+                    sel.filtered["no_analogue_site"] += 1
+                    continue
+                rule, mol = rewritten
             reason = _filter_reason(mol, cfg, allowed)
             if reason:
                 sel.filtered[reason] += 1
@@ -145,6 +154,8 @@ def select_candidates(
                 sel.filtered["too_many_stereoisomers"] += 1
                 continue
             sel.candidates.append(Candidate(record, raw, isomers, seed))
+            if cfg.analogue:
+                sel.analogue_rules[rule] += 1
     finally:
         RDLogger.EnableLog("rdApp.*")
     return sel

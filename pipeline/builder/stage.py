@@ -155,6 +155,7 @@ def _manifest(cfg, source: SourceInfo, sel: Selection, exclusion: ExclusionSet, 
             "candidates": len(sel.candidates),
             "excluded": len(sel.excluded),
             "filtered": dict(sel.filtered),
+            **({"analogue_rules": dict(sorted(sel.analogue_rules.items()))} if sel.analogue_rules else {}),
         },
     }
     return {
