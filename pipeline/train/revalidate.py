@@ -4,8 +4,9 @@ A run's own ``val_loss`` (``metrics.csv``) is measured on the first ``eval.val_m
 validation split *of the data it trained on at the time*; when the training set grew between stretches, or
 two campaigns are compared, those numbers are not on the same molecules. This scores every ``REF`` (a
 training checkpoint — its EMA weights —, a model dir or ``models:/...``) with the same loss, the same fixed
-noise (:func:`pipeline.train.evaluate.validation_loss`) and the same first ``--molecules`` of ``--split``
-of ``--dataset``. The loss settings and atom budget are the ``--config``'s (a training YAML; the defaults
+noise (:func:`pipeline.train.evaluate.validation_loss`) and the same ``--molecules`` of ``--split`` of
+``--dataset``, evenly spaced over the split (a packed set lists its parts in order: a run's own ``val_loss``
+on the split's first molecules sees only the first part, QM9 in ``data/train``). The loss settings and atom budget are the ``--config``'s (a training YAML; the defaults
 when unset). Prints a table (step, val loss) and with ``--json`` writes one record per model.
 """
 
@@ -35,7 +36,10 @@ def revalidate(refs: list[str], dataset_dir: Path, split: str = "val", molecules
 
     cfg = load_config(TrainConfig, config)
     ds = open_dataset(Path(dataset_dir), "revalidate")
-    idx = ds.split_indices(split)[:molecules]
+    every = ds.split_indices(split)
+    # evenly spaced over the split, not its first N: a packed set lists its parts in order (QM9 first), and
+    # the first N would all come from one part
+    idx = [every[i] for i in sorted({round(k * (len(every) - 1) / max(molecules - 1, 1)) for k in range(molecules)})] if len(every) > molecules else list(every)
     if not idx:
         raise StageError(f"{dataset_dir}: split {split!r} has no molecules")
     records: dict[str, list] = {}  # per feature set and prior (a model's inputs are featurized its way)
@@ -53,7 +57,7 @@ def revalidate(refs: list[str], dataset_dir: Path, split: str = "val", molecules
             records[key], _ = cached_records(ds, idx, spec.features, spec.prior, cfg.max_atoms, None)
         recs = records[key]
         if not recs:
-            raise StageError(f"{dataset_dir}: none of the first {len(idx)} {split!r} molecules is usable by {ref}")
+            raise StageError(f"{dataset_dir}: none of the {len(idx)} {split!r} molecules chosen is usable by {ref}")
         step = None
         if Path(ref).is_file():
             step = torch.load(ref, map_location="cpu", weights_only=True).get("step")
@@ -69,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("refs", nargs="+", metavar="REF", help="training checkpoints (.pt), model dirs or models:/ URIs")
     ap.add_argument("--dataset", type=Path, required=True, help="dataset directory or packed training set")
     ap.add_argument("--split", default="val", help="split to score on (default: val)")
-    ap.add_argument("--molecules", type=int, default=1024, help="the first N molecules of the split (default: 1024)")
+    ap.add_argument("--molecules", type=int, default=1024, help="N molecules evenly spaced over the split (default: 1024)")
     ap.add_argument("--config", type=Path, help="training YAML whose loss and atom budget to use (default: TrainConfig's defaults)")
     ap.add_argument("--json", type=Path, help="write the records here")
     args = ap.parse_args(argv)
