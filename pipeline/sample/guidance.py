@@ -161,11 +161,13 @@ class GuidedDenoiser(X0Guidance):
 
     def __init__(self, denoiser: Callable[..., Any], constraints: Sequence[StereoConstraints], offsets: Sequence[int],
                  cfg: StereoGuidanceConfig, mirror_fix: bool = True):
+        import torch
+
         super().__init__(denoiser)
         self.cfg, self.mirror_fix = cfg, mirror_fix
         self.quads = batch_index([c.quads for c in constraints], offsets, 4)
         self.qsigns = batch_values([c.centre_signs for c in constraints])
-        self.qmol = batch_index([np.full(len(c.centre_signs), m) for m, c in enumerate(constraints)], [0] * len(constraints), 1).reshape(-1)
+        self.qmol = torch.repeat_interleave(torch.arange(len(constraints)), torch.as_tensor([len(c.centre_signs) for c in constraints], dtype=torch.long))  # each centre's molecule
         self.n_mols = len(offsets)
         self.dihedrals = batch_index([c.dihedrals for c in constraints], offsets, 4)
         self.dsigns = batch_values([c.dihedral_signs for c in constraints])
