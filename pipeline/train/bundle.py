@@ -271,9 +271,10 @@ def pack_bundle(
     from pipeline.train.cache import cached_records
     from pipeline.train.checkpoint import load_checkpoint
     from pipeline.train.config import TrainConfig
+    from pipeline.train.evaluate import pick_validation
 
     state = load_checkpoint(checkpoint)
-    cfg = TrainConfig.model_validate_json(state["config"])
+    cfg = TrainConfig.from_checkpoint_json(state["config"])
     spec = ModelSpec.model_validate_json(state["spec"])
     # the job resumes this state into this code's network: a mismatch must cost no device minute
     try:
@@ -290,7 +291,7 @@ def pack_bundle(
     train_idx, val_idx = ds.split_indices(cfg.train_split), ds.split_indices(cfg.val_split)
     train, train_err = cached_records(ds, train_idx, spec.features, params, cfg.max_atoms, cache_dir)
     val, _ = cached_records(ds, val_idx, spec.features, params, cfg.max_atoms, cache_dir)
-    val = val[: cfg.eval.val_molecules]  # evaluation reads no more than these
+    val = pick_validation(val, cfg.eval.val_molecules, cfg.eval.val_pick)  # evaluation reads no more than these
     if not train:
         raise BundleError(f"{dataset_dir}: no usable training molecule")
     max_hops = spec.features.max_hops

@@ -74,6 +74,11 @@ class EvalConfig(StrictModel):
 
     every: int = Field(200, ge=0, description="steps between evaluations (0 = only at the end)")
     val_molecules: int = Field(64, ge=1)
+    val_pick: Literal["first", "spaced"] = Field(
+        "spaced",
+        description="which val_molecules of the validation split: evenly spaced over it (a packed set lists its parts "
+        "in order), or its first ones (what campaigns v2 / v3 started with; kept there so their curves stay continuous)",
+    )
     sample_molecules: int = Field(8, ge=0)
     sampler: SamplerConfig = Field(default_factory=lambda: SamplerConfig(method="ddim", steps=20))
     bond_tolerance: float = Field(0.1, gt=0, description="Å; |d - d_ref| allowed per bond")
@@ -113,4 +118,14 @@ class TrainConfig(StrictModel):
     register_model: bool = Field(True, description="register the final EMA model in MLflow (CLI)")
     cpu_threads: int = Field(0, ge=0, description="torch intra-op threads on CPU (0 = torch default)")
     feature_cache: bool = Field(True, description="keep featurized molecules in OUT/cache (train later without RDKit)")
+
+    @classmethod
+    def from_checkpoint_json(cls, text: str) -> "TrainConfig":
+        """The config a checkpoint stored; one saved before ``eval.val_pick`` existed evaluated its split's first
+        molecules, and keeps doing so."""
+        import json
+
+        raw = json.loads(text)
+        raw.setdefault("eval", {}).setdefault("val_pick", "first")
+        return cls.model_validate(raw)
 

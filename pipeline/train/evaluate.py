@@ -17,9 +17,31 @@ import torch
 from pipeline.train.data import MoleculeRecord, collate
 from pipeline.train.loss import x0_loss
 
-__all__ = ["validation_loss", "sample_validity", "bond_errors"]
+__all__ = ["validation_loss", "sample_validity", "bond_errors", "evenly_spaced", "pick_validation"]
 
 EVAL_SEED = 12345
+
+
+def evenly_spaced(items: Sequence, n: int) -> list:
+    """``n`` of ``items`` evenly spaced over the whole sequence, first and last included, in order (all of
+    them when there are no more than ``n``). A packed training set lists its parts in order, so the first
+    ``n`` molecules of a split would all come from its first part."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if len(items) <= n:
+        return list(items)
+    last = len(items) - 1
+    return [items[i] for i in sorted({round(k * last / max(n - 1, 1)) for k in range(n)})]
+
+
+def pick_validation(records: Sequence, n: int, how: str) -> list:
+    """The validation molecules a run evaluates: its first ``n`` (``how="first"``, campaigns started before
+    ``eval.val_pick`` existed) or ``n`` evenly spaced over the split (``"spaced"``)."""
+    if how == "first":
+        return list(records[:n])
+    if how == "spaced":
+        return evenly_spaced(records, n)
+    raise ValueError(f"val_pick must be 'first' or 'spaced', got {how!r}")
 
 
 @torch.no_grad()

@@ -26,7 +26,7 @@ from pipeline.train.checkpoint import save_checkpoint
 from pipeline.train.data import AtomBudgetBatcher, MoleculeRecord, TrainBatch, collate, prefetched_batches
 from pipeline.train.ddp import DistInfo, all_reduce_mean, barrier, broadcast_from_main, wrap_model
 from pipeline.train.ema import EMA
-from pipeline.train.evaluate import sample_validity, validation_loss
+from pipeline.train.evaluate import pick_validation, sample_validity, validation_loss
 from pipeline.train.loss import x0_loss
 from pipeline.train.stop import StopRequest
 from pipeline.types import StageError
@@ -211,7 +211,7 @@ class Trainer:
             return {}
         ev = self.cfg.eval
         out: dict[str, float] = {}
-        val = self.val_records[: ev.val_molecules]
+        val = pick_validation(self.val_records, ev.val_molecules, ev.val_pick)
         if val:
             out["val_loss"] = validation_loss(self.ema.model, val, self.cfg.loss, self.cfg.atom_budget, self.device)
         if ev.sample_molecules > 0 and val:

@@ -31,15 +31,12 @@ def revalidate(refs: list[str], dataset_dir: Path, split: str = "val", molecules
     from pipeline.sanity import open_dataset
     from pipeline.train.cache import cached_records
     from pipeline.train.config import TrainConfig
-    from pipeline.train.evaluate import validation_loss
+    from pipeline.train.evaluate import evenly_spaced, validation_loss
     from pipeline.types import StageError
 
     cfg = load_config(TrainConfig, config)
     ds = open_dataset(Path(dataset_dir), "revalidate")
-    every = ds.split_indices(split)
-    # evenly spaced over the split, not its first N: a packed set lists its parts in order (QM9 first), and
-    # the first N would all come from one part
-    idx = [every[i] for i in sorted({round(k * (len(every) - 1) / max(molecules - 1, 1)) for k in range(molecules)})] if len(every) > molecules else list(every)
+    idx = evenly_spaced(list(ds.split_indices(split)), molecules)
     if not idx:
         raise StageError(f"{dataset_dir}: split {split!r} has no molecules")
     records: dict[str, list] = {}  # per feature set and prior (a model's inputs are featurized its way)
