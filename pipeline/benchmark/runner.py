@@ -145,9 +145,8 @@ def sampler_metrics(mol_table: Any, summary: dict[str, Any], molecules: list[Ben
 
 def run_benchmark(cfg: BenchmarkConfig, reference: Path, out_dir: Path) -> StageResult:
     """Benchmark ``cfg.samplers`` against ``reference`` (dataset dir or raw reference set)."""
-    import pandas as pd
-
     from pipeline.validate.reference import load_reference
+    from pipeline.validate.report import read_molecule_table
     from pipeline.validate.stage import run_validate
 
     out_dir = Path(out_dir)
@@ -172,7 +171,7 @@ def run_benchmark(cfg: BenchmarkConfig, reference: Path, out_dir: Path) -> Stage
             status[name] = f"failed: no conformer generated ({errs[0] if errs else '?'})"
             continue
         res = run_validate(cfg.validate_, sdf, ref.path, out_dir / name / "validate")
-        mol_table = pd.read_csv(out_dir / name / "validate" / "molecules.csv") if (out_dir / name / "validate" / "molecules.csv").is_file() else pd.read_parquet(out_dir / name / "validate" / "molecules.parquet")
+        mol_table = read_molecule_table(out_dir / name / "validate")
         table[name] = sampler_metrics(mol_table, res.extra["summary"], molecules, stats, deltas)
         status[name] = "ok"
     report = {

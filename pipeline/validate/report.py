@@ -27,7 +27,7 @@ from pipeline.missing import finite_mean_median, is_missing, json_safe
 from pipeline.types import RecordError
 from pipeline.validate.config import CHECK_NAMES, ValidateConfig
 
-__all__ = ["write_report", "conformer_table", "molecule_table", "summarise", "plot_series"]
+__all__ = ["write_report", "conformer_table", "molecule_table", "read_molecule_table", "summarise", "plot_series"]
 
 REPORT_FILES = (
     "conformers.csv", "conformers.parquet", "molecules.csv", "molecules.parquet", "summary.json", "report.html",
@@ -260,6 +260,19 @@ def _html(out_dir: Path, summary: dict, images: list[Path], mol_df: Any, results
     p = out_dir / "report.html"
     write_file_atomic(p, write_html(out_dir, summary, images, mol_df, results, reference_set, delta))
     return p
+
+
+def read_molecule_table(validate_dir: Path) -> Any:
+    """The per-molecule table a validate run wrote into ``validate_dir`` (``molecules.csv``, else ``.parquet``)."""
+    import pandas as pd
+
+    csv = Path(validate_dir) / "molecules.csv"
+    if csv.is_file():
+        return pd.read_csv(csv)
+    parquet = csv.with_suffix(".parquet")
+    if parquet.is_file():
+        return pd.read_parquet(parquet)
+    raise FileNotFoundError(f"{validate_dir}: no molecules.csv or molecules.parquet (not a validate output folder)")
 
 
 def _write_table(df: Any, stem: Path, fmt: str) -> None:
