@@ -33,6 +33,7 @@ METRICS: tuple[tuple[str, str, int, float | None], ...] = (
     ("stereo_correct", "stereo correct", +1, None),
     ("COV-R_0.75", "COV-R δ 0.75 Å", +1, 0.0),
     ("COV-R_0.5", "COV-R δ 0.5 Å", +1, 0.0),
+    ("COV-R_0.1", "COV-R δ 0.1 Å", +1, 0.0),
     ("COV-P_0.75", "COV-P δ 0.75 Å", +1, 0.0),
     ("AMR-R", "AMR-R Å", -1, None),
     ("AMR-P", "AMR-P Å", -1, None),

@@ -121,7 +121,8 @@ def _sampler_runner(cfg: SampleConfig) -> Callable[..., Any]:
         if steric.enabled and steric.strength > 0:
             pairs = [p.steric(steric.min_bonds_apart) for p in molecules]
             flat_stop = None if steric.flat_stop_noise is None else stop_time(schedule, steric.flat_stop_noise)
-            model = StericDenoiser(model, pairs, offsets, steric, stop_time(schedule, steric.stop_noise), flat_stop)
+            local_onset = 1.0 if steric.local_onset_noise is None else stop_time(schedule, steric.local_onset_noise)
+            model = StericDenoiser(model, pairs, offsets, steric, stop_time(schedule, steric.stop_noise), flat_stop, local_onset)
         if guide.enabled and guide.strength > 0 and not all(p.constraints.empty for p in molecules):
             model = GuidedDenoiser(model, [p.constraints for p in molecules], offsets, guide, cfg.stereo.mirror_fix)
         return diffusion_sample(

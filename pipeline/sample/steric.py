@@ -15,7 +15,10 @@ same bounds:
 * **projection** (:func:`project`): ``iterations`` rounds of averaged (Jacobi) projections, as in
   distance-geometry embedding: every pair closer than ``margin`` × its lower bound is moved apart to it,
   every flat group's atoms onto its least-squares plane, then every 1-2 / 1-3 distance back to its value
-  in x̂₀, so the network's local geometry is kept while the folded parts separate;
+  in x̂₀, so the network's local geometry is kept while the folded parts separate — clamped into its
+  distance-geometry bounds widened by ``local_slack`` (the network leaves a few bonds of crowded molecules
+  0.1–0.2 Å off; those are pulled back, the rest kept), at noise levels σ/α ≤ ``local_onset_noise`` down to
+  ``flat_stop_noise`` (earlier, it would hold the bonds the stereo guidance stretches while turning a centre);
 * :class:`StericDenoiser` replaces x̂₀ by ``x̂₀ + strength · (project(x̂₀) − x̂₀)`` at network evaluations
   with ``stop < t ≤ onset``, where ``stop`` is the time of the noise level ``stop_noise`` (σ/α, prior
   units, like the corrector's levels). Below it the far pairs are left to the network, which repairs
@@ -58,6 +61,14 @@ class StericGuidanceConfig(StrictModel):
     flat_stop_noise: float | None = Field(
         0.0, ge=0, description="flatten the C=C groups down to this noise level σ/α (0: to the last evaluation; unset: stop_noise, as the far pairs)"
     )
+    local_slack: float | None = Field(
+        0.08, gt=0,
+        description="Å: keep every 1-2 / 1-3 distance at its value in x̂₀ clamped into its distance-geometry bounds "
+        "widened by this (instead of at its value), from local_onset_noise down to flat_stop_noise; null = off",
+    )
+    local_onset_noise: float | None = Field(
+        0.1, gt=0, description="local_slack acts at noise levels σ/α at or below this (null: from onset on)"
+    )
     iterations: int = Field(100, ge=1, description="rounds of the projection per guided evaluation (it stops early once no pair is too close)")
 
 
@@ -69,6 +80,7 @@ class StericPairs:
     lower: np.ndarray  # [P] their distance-geometry lower bounds, Å
     local: np.ndarray  # [L, 2] 1-2 and 1-3 pairs
     flat: np.ndarray = field(default_factory=lambda: np.zeros((0, 6), dtype=np.int64))  # [G, 6] C=C with substituents
+    local_bounds: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # [L, 2] their DG lower / upper bounds, Å
 
 
 def steric_pairs(mol: Any, min_bonds_apart: int = 4) -> StericPairs:
@@ -84,7 +96,8 @@ def steric_pairs(mol: Any, min_bonds_apart: int = 4) -> StericPairs:
     local = (hops >= 1) & (hops <= 2)
     flat = sorted({tuple(m) for smarts in FLAT_DOUBLE_BONDS for m in mol.GetSubstructMatches(Chem.MolFromSmarts(smarts))})
     return StericPairs(np.stack([i[far], j[far]], axis=1), bounds[j[far], i[far]], np.stack([i[local], j[local]], axis=1),
-                       np.asarray(flat, dtype=np.int64).reshape(-1, 6))
+                       np.asarray(flat, dtype=np.int64).reshape(-1, 6),
+                       np.stack([bounds[j[local], i[local]], bounds[i[local], j[local]]], axis=1))
 
 
 def _flatten(x: Any, groups: Any, tol: float) -> tuple[Any, bool]:
@@ -121,20 +134,28 @@ def _jacobi(x: Any, i: Any, j: Any, target: Any, only_closer: bool) -> tuple[Any
     return step / count.clamp_min(1.0)[:, None], bool(active.any())
 
 
-def project(x: Any, far: Any, lower: Any, local: Any, iterations: int, reach: float = 1.0, flat: Any = None, flat_tol: float = 0.05) -> Any:
+def project(x: Any, far: Any, lower: Any, local: Any, iterations: int, reach: float = 1.0, flat: Any = None, flat_tol: float = 0.05,
+            local_range: Any = None) -> Any:
     """``x`` [A, 3] with far pairs pushed out to ``lower`` and the ``local`` pairs kept at their
     distances in ``x``, and the ``flat`` groups [G, 6] within ``flat_tol`` Å of their planes (module
     docstring); ``x`` itself when nothing is violated. Only far pairs within ``lower + reach`` Å at the
     start take part (the projection moves atoms by less than that). Non-finite coordinates (a diverged
-    sample, redrawn later by the divergence guard) stay as they are and do not spread."""
+    sample, redrawn later by the divergence guard) stay as they are and do not spread. ``local_range``
+    [L, 2] (min, max): each local pair is kept at its distance in ``x`` clamped into it (``local_slack``)."""
     import torch
 
     x = x.clone()
     li, lj = local[:, 0], local[:, 1]
     keep = (x[li] - x[lj]).norm(dim=-1)
+    outside = False
+    if local_range is not None and len(local_range):
+        rng = local_range.to(keep.dtype)
+        clamped = torch.minimum(torch.maximum(keep, rng[:, 0]), rng[:, 1])
+        outside = bool(((clamped - keep).abs() > 1e-4).any())
+        keep = clamped
     near = (x[far[:, 0]] - x[far[:, 1]]).norm(dim=-1) < lower + reach  # the candidates: the rest cannot get in reach
     has_flat = flat is not None and len(flat) > 0
-    if not bool(near.any()) and not has_flat:
+    if not bool(near.any()) and not has_flat and not outside:
         return x
     fi, fj, lower = far[near, 0], far[near, 1], lower[near]
     for _ in range(iterations):
@@ -159,25 +180,35 @@ class StericDenoiser(X0Guidance):
     """
 
     def __init__(self, denoiser: Callable[..., Any], pairs: Sequence[StericPairs], offsets: Sequence[int],
-                 cfg: StericGuidanceConfig, t_stop: float, t_flat_stop: float | None = None):
+                 cfg: StericGuidanceConfig, t_stop: float, t_flat_stop: float | None = None, t_local_onset: float = 1.0):
         super().__init__(denoiser)
         self.cfg, self.t_stop = cfg, float(t_stop)
         self.t_flat_stop = self.t_stop if t_flat_stop is None else float(t_flat_stop)
+        self.t_local_onset = float(t_local_onset)
         self.far = batch_index([p.far for p in pairs], offsets, 2)
         self.local = batch_index([p.local for p in pairs], offsets, 2)
         self.margin_lower = batch_values([p.lower for p in pairs]) * cfg.margin
         self.flat = batch_index([p.flat for p in pairs] if cfg.flat_double_bonds else [], offsets, 6)
+        self.local_range = None
+        if cfg.local_slack is not None:
+            import torch
+
+            b = batch_values([p.local_bounds.reshape(-1) for p in pairs]).reshape(-1, 2)
+            self.local_range = torch.stack([b[:, 0] - cfg.local_slack, b[:, 1] + cfg.local_slack], dim=1)
 
     def acts_at(self, t: float) -> bool:
         if t > self.cfg.onset or self.cfg.strength == 0:
             return False
-        return (t > self.t_stop and len(self.far) > 0) or (t > self.t_flat_stop and len(self.flat) > 0)
+        clamp = self.local_range is not None and len(self.local_range) > 0 and t <= self.t_local_onset
+        return (t > self.t_stop and len(self.far) > 0) or (t > self.t_flat_stop and (len(self.flat) > 0 or clamp))
 
     def correction(self, pos: Any, t: float) -> Any:
         dev = pos.device
         far, lower = (self.far, self.margin_lower) if t > self.t_stop else (self.far[:0], self.margin_lower[:0])
-        flat = self.flat if t > self.t_flat_stop else self.flat[:0]
-        moved = project(pos, far.to(dev), lower.to(dev), self.local.to(dev), self.cfg.iterations, flat=flat.to(dev))
+        late = t > self.t_flat_stop
+        flat = self.flat if late else self.flat[:0]
+        rng = self.local_range.to(dev) if late and t <= self.t_local_onset and self.local_range is not None else None
+        moved = project(pos, far.to(dev), lower.to(dev), self.local.to(dev), self.cfg.iterations, flat=flat.to(dev), local_range=rng)
         return self.cfg.strength * (moved - pos)
 
 

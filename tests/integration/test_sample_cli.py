@@ -105,7 +105,8 @@ def test_export_reads_the_real_validate_table(tmp_path):
     # the reference denoiser keys on atom count: ethylammonium chloride (12 atoms) vs ethanol (9)
     stretched = 1.6 * etkdg_coords(prepare_molecule("-", "2", "salt", parse_smiles("CC[NH3+].[Cl-]")).mol, seed=1)
     model = (ReferenceDenoiser([good, stretched]), ModelSpec())
-    cfg = SampleConfig(num_confs=2, steps=3, progress=False, refine="none")  # the raw, partly stretched samples
+    # the raw, partly stretched samples (the steric layer's bond clamp off: it would shorten the stretched bonds)
+    cfg = SampleConfig(num_confs=2, steps=3, progress=False, refine="none", steric={"local_slack": None})
     src, out = tmp_path / "run", tmp_path / "out"  # src: what `bondiff export` downloads from a validate run
     run_sample(cfg, model, SampleInputs(smiles=["CCO ethanol", "CC[NH3+].[Cl-] salt"]), src / "sample" / "gen.sdf")
     run_validate(ValidateConfig(workers=1), src / "sample" / "gen.sdf", None, src / "validate" / "report")

@@ -169,7 +169,7 @@ def test_flat_groups_can_be_guided_past_the_far_pairs_stop():
     inner = lambda x_, t_, b_: x.clone()  # noqa: E731
     height = lambda z: float(np.abs(np.linalg.svd(z - z.mean(0))[2][-1] @ (z - z.mean(0)).T).max())  # noqa: E731
     group = pairs.flat[0]
-    cfg = StericGuidanceConfig(onset=0.5, iterations=200, flat_stop_noise=0.0)
+    cfg = StericGuidanceConfig(onset=0.5, iterations=200, flat_stop_noise=0.0, local_slack=None)  # the bond clamp has its own test
     g = StericDenoiser(inner, [pairs], [0], cfg, t_stop=0.1, t_flat_stop=0.0)
     late = g(torch.zeros_like(x), torch.tensor([0.05]), None).numpy()  # below stop: flat only
     early = g(torch.zeros_like(x), torch.tensor([0.3]), None).numpy()  # both
@@ -179,3 +179,35 @@ def test_flat_groups_can_be_guided_past_the_far_pairs_stop():
     assert g.evaluations == 2
     unset = StericDenoiser(inner, [pairs], [0], StericGuidanceConfig(onset=0.5), t_stop=0.1)  # the default: stop together
     assert torch.equal(unset(torch.zeros_like(x), torch.tensor([0.05]), None), x) and unset.evaluations == 0
+
+
+def test_local_slack_brings_a_compressed_bond_back_within_its_bounds():
+    """``local_slack``: a bond squeezed far below its distance-geometry lower bound is pulled towards it at every
+    guided evaluation, late in the trajectory too (its neighbours' 1-3 distances are kept, so one evaluation
+    goes part of the way; a few, as in a sampler, reach the widened bounds); without the key nothing moves."""
+    mol = _mol("CC(C)(C)CO")
+    pairs = steric_pairs(mol, 4)
+    assert pairs.local_bounds.shape == (len(pairs.local), 2) and (pairs.local_bounds[:, 0] <= pairs.local_bounds[:, 1]).all()
+    x = torch.as_tensor(etkdg_coords(mol, seed=0))
+    heavy_bond = next(r for r, (i, j) in enumerate(pairs.local)
+                      if mol.GetBondBetweenAtoms(int(i), int(j)) is not None and min(mol.GetAtomWithIdx(int(i)).GetAtomicNum(), mol.GetAtomWithIdx(int(j)).GetAtomicNum()) > 1)
+    i, j = (int(v) for v in pairs.local[heavy_bond])
+    x[j] = x[i] + (x[j] - x[i]) * 0.8  # a C-C bond 20 % short, as the network leaves some in crowded molecules
+    lo, slack = float(pairs.local_bounds[heavy_bond, 0]), 0.05
+    d = lambda z: (z[pairs.local[:, 0]] - z[pairs.local[:, 1]]).norm(dim=1).numpy()  # noqa: E731
+    short = lo - slack - d(x)[heavy_bond]
+    assert short > 0.2
+    cfg = StericGuidanceConfig(onset=0.5, iterations=100, local_slack=slack)
+    y = x
+    for k in range(6):  # x̂₀ = its input, as at low noise: below stop_noise the far pairs are left alone, bonds still repaired
+        y = StericDenoiser(lambda x_, t_, b_: x_.clone(), [pairs], [0], cfg, t_stop=0.1, t_flat_stop=0.0)(y, torch.tensor([0.02]), None)
+        if k == 0:
+            assert lo - slack - d(y)[heavy_bond] < short / 2
+    assert (d(y) > pairs.local_bounds[:, 0] - slack - 0.01).all() and (d(y) < pairs.local_bounds[:, 1] + slack + 0.01).all()
+    assert float((y - x).norm(dim=1).pow(2).mean().sqrt()) < 0.1  # a local repair, not a reshaping of the molecule
+    off = StericDenoiser(lambda x_, t_, b_: x.clone(), [pairs], [0], StericGuidanceConfig(onset=0.5, iterations=100, local_slack=None),
+                         t_stop=0.1, t_flat_stop=0.0)
+    assert torch.equal(off(torch.zeros_like(x), torch.tensor([0.02]), None), x)
+    later = StericDenoiser(lambda x_, t_, b_: x.clone(), [pairs], [0], cfg, t_stop=0.1, t_flat_stop=0.0, t_local_onset=0.01)
+    assert torch.equal(later(torch.zeros_like(x), torch.tensor([0.02]), None), x)  # before local_onset_noise: not yet
+    assert not torch.equal(later(torch.zeros_like(x), torch.tensor([0.005]), None), x)
