@@ -59,10 +59,14 @@ def load_model_dir(directory: str | Path, device: str | torch.device = "cpu"):
     return _build(spec, state, device), spec
 
 
-def load_checkpoint_file(path: str | Path, device: str | torch.device = "cpu"):
+def load_checkpoint_file(path: str | Path, device: str | torch.device = "cpu", meta: dict | None = None):
+    """``(model, spec)`` from a training checkpoint (its EMA weights when it has them); ``meta``, when given,
+    receives the checkpoint's ``step``."""
     ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
     if not isinstance(ckpt, dict) or "spec" not in ckpt or "model" not in ckpt:
         raise ValueError(f"{path} is not a bondiff checkpoint (needs 'spec' and 'model')")
+    if meta is not None:
+        meta["step"] = ckpt.get("step")
     spec = ModelSpec.model_validate(json.loads(ckpt["spec"]) if isinstance(ckpt["spec"], str) else ckpt["spec"])
     state = ckpt.get("ema") or ckpt["model"]
     return _build(spec, state, device), spec
@@ -119,12 +123,12 @@ class NotAModelError(ValueError):
     """A file or folder that does not load as a bondiff model; the message names it and says why in one line."""
 
 
-def load_denoiser_checked(ref: str | Path | None = None, device: str | torch.device = "cpu"):
+def load_denoiser_checked(ref: str | Path | None = None, device: str | torch.device = "cpu", meta: dict | None = None):
     """:func:`load_denoiser` for a reference a user typed: a missing one raises ``FileNotFoundError`` as
     there, and anything else that fails to load (a torch / pickle / JSON error, a file that is not a bondiff
     checkpoint) :class:`NotAModelError` ``"REF: not a bondiff model folder or checkpoint (why)"``."""
     try:
-        return load_denoiser(ref, device)
+        return load_denoiser(ref, device, meta)
     except FileNotFoundError:
         raise
     except Exception as exc:  # noqa: BLE001 — whatever the file is, the user gets one line
@@ -134,8 +138,9 @@ def load_denoiser_checked(ref: str | Path | None = None, device: str | torch.dev
         raise NotAModelError(f"{ref}: not a bondiff model folder or checkpoint ({why})") from None
 
 
-def load_denoiser(ref: str | Path | None = None, device: str | torch.device = "cpu"):
-    """Load ``(model, spec)`` from ``ref`` (see module docstring); the model is in eval mode on ``device``."""
+def load_denoiser(ref: str | Path | None = None, device: str | torch.device = "cpu", meta: dict | None = None):
+    """Load ``(model, spec)`` from ``ref`` (see module docstring); the model is in eval mode on ``device``.
+    ``meta``, when given, receives what the source says about the weights (a checkpoint's ``step``)."""
     if ref is None:
         if (SHIPPED_MODEL_DIR / SPEC_FILE).is_file():
             return load_model_dir(SHIPPED_MODEL_DIR, device)
@@ -155,5 +160,5 @@ def load_denoiser(ref: str | Path | None = None, device: str | torch.device = "c
     if path.is_dir():
         return load_model_dir(find_model_dir(path), device)
     if path.is_file():
-        return load_checkpoint_file(path, device)
+        return load_checkpoint_file(path, device, meta)
     raise FileNotFoundError(f"model {text!r}: not a model dir, checkpoint file or models:/ URI")

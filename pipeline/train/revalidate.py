@@ -42,8 +42,9 @@ def revalidate(refs: list[str], dataset_dir: Path, split: str = "val", molecules
     records: dict[str, list] = {}  # per feature set and prior (a model's inputs are featurized its way)
     out = []
     for ref in refs:
+        meta: dict = {}
         try:
-            model, spec = load_denoiser_checked(ref)
+            model, spec = load_denoiser_checked(ref, meta=meta)
         except NotAModelError as exc:  # names the file already
             raise StageError(str(exc)) from None
         except FileNotFoundError as exc:
@@ -55,9 +56,7 @@ def revalidate(refs: list[str], dataset_dir: Path, split: str = "val", molecules
         recs = records[key]
         if not recs:
             raise StageError(f"{dataset_dir}: none of the {len(idx)} {split!r} molecules chosen is usable by {ref}")
-        step = None
-        if Path(ref).is_file():
-            step = torch.load(ref, map_location="cpu", weights_only=True).get("step")
+        step = meta.get("step")
         loss = validation_loss(model, recs, cfg.loss, cfg.atom_budget, torch.device("cpu"))
         out.append({"ref": ref, "step": None if step is None else int(step), "molecules": len(recs), "val_loss": loss})
     return out
