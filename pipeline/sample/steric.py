@@ -196,18 +196,23 @@ class StericDenoiser(X0Guidance):
             b = batch_values([p.local_bounds.reshape(-1) for p in pairs]).reshape(-1, 2)
             self.local_range = torch.stack([b[:, 0] - cfg.local_slack, b[:, 1] + cfg.local_slack], dim=1)
 
-    def acts_at(self, t: float) -> bool:
+    def _window(self, t: float) -> tuple[bool, bool, bool]:
+        """Which parts act at ``t``: (far pairs, flat groups, bond clamp) — one home for the time windows."""
         if t > self.cfg.onset or self.cfg.strength == 0:
-            return False
-        clamp = self.local_range is not None and len(self.local_range) > 0 and t <= self.t_local_onset
-        return (t > self.t_stop and len(self.far) > 0) or (t > self.t_flat_stop and (len(self.flat) > 0 or clamp))
+            return False, False, False
+        late = t > self.t_flat_stop
+        return (t > self.t_stop and len(self.far) > 0, late and len(self.flat) > 0,
+                late and t <= self.t_local_onset and self.local_range is not None and len(self.local_range) > 0)
+
+    def acts_at(self, t: float) -> bool:
+        return any(self._window(t))
 
     def correction(self, pos: Any, t: float) -> Any:
         dev = pos.device
-        far, lower = (self.far, self.margin_lower) if t > self.t_stop else (self.far[:0], self.margin_lower[:0])
-        late = t > self.t_flat_stop
-        flat = self.flat if late else self.flat[:0]
-        rng = self.local_range.to(dev) if late and t <= self.t_local_onset and self.local_range is not None else None
+        far_on, flat_on, clamp_on = self._window(t)
+        far, lower = (self.far, self.margin_lower) if far_on else (self.far[:0], self.margin_lower[:0])
+        flat = self.flat if flat_on else self.flat[:0]
+        rng = self.local_range.to(dev) if clamp_on else None
         moved = project(pos, far.to(dev), lower.to(dev), self.local.to(dev), self.cfg.iterations, flat=flat.to(dev), local_range=rng)
         return self.cfg.strength * (moved - pos)
 
