@@ -20,6 +20,7 @@ from pipeline.diffusion.samplers import (
 from pipeline.sample.guidance import StereoGuidanceConfig
 from pipeline.sample.refine import RefineMethod
 from pipeline.sample.steric import StericGuidanceConfig
+from pipeline.sample.torsion import TorsionGuidanceConfig
 
 __all__ = ["SamplerName", "SAMPLER_METHODS", "StereoConfig", "DivergenceConfig", "SampleConfig"]
 
@@ -99,6 +100,9 @@ class SampleConfig(StrictModel):
     stereo: StereoConfig = StereoConfig()
     steric: StericGuidanceConfig = Field(
         default_factory=StericGuidanceConfig, description="pull apart parts of a molecule folded onto each other (pipeline/sample/steric.py)"
+    )
+    torsion: TorsionGuidanceConfig = Field(
+        default_factory=TorsionGuidanceConfig, description="turn rotatable bonds towards their torsion wells late in the trajectory (pipeline/sample/torsion.py)"
     )
     divergence: DivergenceConfig = DivergenceConfig()
 

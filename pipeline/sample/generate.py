@@ -108,16 +108,22 @@ def sample_config(config: SampleConfig | None = None, **settings: Any) -> Sample
 
 def _sampler_runner(cfg: SampleConfig) -> Callable[..., Any]:
     """``run(model, prior, schedule, generator, batch, molecules) -> x`` with the solver and the guidance
-    bound: steric (:mod:`pipeline.sample.steric`) on the network's x̂₀, then stereo (:mod:`pipeline.sample.guidance`)
-    on that, so the stereo signs have the last word."""
+    bound: torsions (:mod:`pipeline.sample.torsion`) on the network's x̂₀, steric (:mod:`pipeline.sample.steric`) on
+    that (it sees the contacts a turned bond makes), then stereo (:mod:`pipeline.sample.guidance`), so the stereo
+    signs have the last word."""
     from pipeline.diffusion import sample as diffusion_sample
     from pipeline.sample.guidance import GuidedDenoiser
     from pipeline.sample.steric import StericDenoiser, stop_time
+    from pipeline.sample.torsion import TorsionDenoiser
 
-    method, guide, steric = SAMPLER_METHODS[cfg.sampler], cfg.stereo.guidance, cfg.steric
+    method, guide, steric, torsion = SAMPLER_METHODS[cfg.sampler], cfg.stereo.guidance, cfg.steric, cfg.torsion
 
     def run(model: Any, prior: Any, schedule: Any, generator: Any, batch: Any, molecules: Sequence[Any]) -> Any:
         offsets = np.concatenate([[0], np.cumsum([p.n_atoms for p in molecules])])[:-1]
+        if torsion.enabled and torsion.strength > 0 and (cfg.refine == "none" or not torsion.raw_only):
+            sets = [p.torsions(torsion.min_barrier) for p in molecules]
+            if not all(s.empty for s in sets):
+                model = TorsionDenoiser(model, sets, offsets, torsion, stop_time(schedule, torsion.onset_noise), stop_time(schedule, torsion.stop_noise))
         if steric.enabled and steric.strength > 0:
             pairs = [p.steric(steric.min_bonds_apart) for p in molecules]
             flat_stop = None if steric.flat_stop_noise is None else stop_time(schedule, steric.flat_stop_noise)

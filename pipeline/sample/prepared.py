@@ -16,6 +16,7 @@ from pipeline.sample.guidance import StereoConstraints, stereo_constraints
 from pipeline.sample.modelspec import spec_max_atoms
 from pipeline.sample.steric import StericPairs, steric_pairs
 from pipeline.sample.stereo import StereoTarget, stereo_target
+from pipeline.sample.torsion import TorsionSet, torsion_set
 
 __all__ = ["PreparedMolecule", "prepare_molecules", "default_featurizer"]
 
@@ -30,6 +31,7 @@ class PreparedMolecule:
     _factor: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     _constraints: StereoConstraints | None = field(default=None, repr=False)
     _steric: dict[int, StericPairs] = field(default_factory=dict, repr=False)
+    _torsions: dict[float, TorsionSet] = field(default_factory=dict, repr=False)
 
     @property
     def n_atoms(self) -> int:
@@ -48,12 +50,17 @@ class PreparedMolecule:
             self._constraints = stereo_constraints(self.mol)
         return self._constraints
 
-
     def steric(self, min_bonds_apart: int) -> StericPairs:
         """The steric-guidance pairs (computed on first use)."""
         if min_bonds_apart not in self._steric:
             self._steric[min_bonds_apart] = steric_pairs(self.mol, min_bonds_apart)
         return self._steric[min_bonds_apart]
+
+    def torsions(self, min_barrier: float) -> TorsionSet:
+        """The torsion-guidance torsions (computed on first use)."""
+        if min_barrier not in self._torsions:
+            self._torsions[min_barrier] = torsion_set(self.mol, min_barrier)
+        return self._torsions[min_barrier]
 
 
 def default_featurizer(spec: Any) -> Callable[[Any], Any]:
