@@ -73,8 +73,10 @@ def paired_differences(a: Any, b: Any, metrics=METRICS) -> list[dict[str, Any]]:
 
 
 def _validate_dir(path: Path, sampler: str) -> Path:
+    from pipeline.validate.report import molecule_table_path
+
     for cand in (path / sampler / "validate", path):
-        if (cand / "molecules.csv").is_file() or (cand / "molecules.parquet").is_file():
+        if molecule_table_path(cand) is not None:
             return cand
     raise FileNotFoundError(f"{path}: neither a benchmark folder with {sampler}/validate/ nor a validate output folder")
 

@@ -27,7 +27,7 @@ from pipeline.missing import finite_mean_median, is_missing, json_safe
 from pipeline.types import RecordError
 from pipeline.validate.config import CHECK_NAMES, ValidateConfig
 
-__all__ = ["write_report", "conformer_table", "molecule_table", "read_molecule_table", "summarise", "plot_series"]
+__all__ = ["write_report", "conformer_table", "molecule_table", "molecule_table_path", "read_molecule_table", "summarise", "plot_series"]
 
 REPORT_FILES = (
     "conformers.csv", "conformers.parquet", "molecules.csv", "molecules.parquet", "summary.json", "report.html",
@@ -262,17 +262,23 @@ def _html(out_dir: Path, summary: dict, images: list[Path], mol_df: Any, results
     return p
 
 
+def molecule_table_path(validate_dir: Path) -> Path | None:
+    """The per-molecule table a validate run wrote into ``validate_dir`` (``molecules.csv``, else ``.parquet``); None if neither."""
+    csv = Path(validate_dir) / "molecules.csv"
+    for path in (csv, csv.with_suffix(".parquet")):
+        if path.is_file():
+            return path
+    return None
+
+
 def read_molecule_table(validate_dir: Path) -> Any:
-    """The per-molecule table a validate run wrote into ``validate_dir`` (``molecules.csv``, else ``.parquet``)."""
+    """The per-molecule table of :func:`molecule_table_path`, as a DataFrame."""
     import pandas as pd
 
-    csv = Path(validate_dir) / "molecules.csv"
-    if csv.is_file():
-        return pd.read_csv(csv)
-    parquet = csv.with_suffix(".parquet")
-    if parquet.is_file():
-        return pd.read_parquet(parquet)
-    raise FileNotFoundError(f"{validate_dir}: no molecules.csv or molecules.parquet (not a validate output folder)")
+    path = molecule_table_path(validate_dir)
+    if path is None:
+        raise FileNotFoundError(f"{validate_dir}: no molecules.csv or molecules.parquet (not a validate output folder)")
+    return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
 
 
 def _write_table(df: Any, stem: Path, fmt: str) -> None:
