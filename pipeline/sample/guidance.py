@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import Field
 
 from pipeline.config import StrictModel
-from pipeline.sample.x0_guidance import X0Guidance, batch_index, batch_values
+from pipeline.sample.x0_guidance import X0Guidance, batch_index, batch_values, dihedral
 
 __all__ = ["StereoGuidanceConfig", "StereoConstraints", "stereo_constraints", "GuidedDenoiser", "constraint_values"]
 
@@ -115,14 +115,7 @@ def _dihedral_side(p: Any) -> Any:
     Linear in |ψ|, so its gradient does not vanish at a perfect trans or cis geometry (cos ψ's does)."""
     import math
 
-    import torch
-
-    b0, b1, b2 = p[:, 0] - p[:, 1], p[:, 2] - p[:, 1], p[:, 3] - p[:, 2]
-    axis = b1 / b1.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-    v = b0 - (b0 * axis).sum(-1, keepdim=True) * axis
-    w = b2 - (b2 * axis).sum(-1, keepdim=True) * axis
-    psi = torch.atan2((torch.cross(v, w, dim=-1) * axis).sum(-1), (v * w).sum(-1))
-    return 1.0 - 2.0 * psi.abs() / math.pi
+    return 1.0 - 2.0 * dihedral(p).abs() / math.pi
 
 
 def constraint_values(x: np.ndarray, c: StereoConstraints) -> tuple[np.ndarray, np.ndarray]:

@@ -27,7 +27,7 @@ import numpy as np
 from pydantic import Field
 
 from pipeline.config import StrictModel
-from pipeline.sample.x0_guidance import X0Guidance
+from pipeline.sample.x0_guidance import X0Guidance, dihedral
 
 __all__ = ["TorsionGuidanceConfig", "TorsionSet", "torsion_set", "well_table", "dihedral_deg", "rotate_sides", "TorsionDenoiser"]
 
@@ -110,9 +110,8 @@ def torsion_set(mol: Any, min_barrier: float = 0.0) -> TorsionSet:
         table, barrier = well_table(list(tor["V"]), list(tor["signs"]))
         if barrier < min_barrier or barrier <= 0:
             continue
+        # an acyclic bond is a bridge of its fragment (a salt's other ions are on neither side)
         side_k, side_j = _side(mol, j, k), _side(mol, k, j)
-        if j in side_k:  # not a bridge after all (defensive: ring bonds are skipped above)
-            continue
         if len(side_k) > len(side_j):  # rotate the smaller side: the same torsion read the other way round
             i, j, k, l = l, k, j, i
             side_k = side_j
@@ -130,15 +129,10 @@ def torsion_set(mol: Any, min_barrier: float = 0.0) -> TorsionSet:
 
 
 def dihedral_deg(x: Any, quads: Any) -> Any:
-    """[T] dihedral angles i-j-k-l in degrees, in [-180, 180] (the IUPAC sign: RDKit's ``GetDihedralDeg``)."""
+    """[T] dihedral angles i-j-k-l of ``x`` [A, 3] in degrees, in [-180, 180] (:func:`~pipeline.sample.x0_guidance.dihedral`)."""
     import torch
 
-    p0, p1, p2, p3 = (x[quads[:, c]] for c in range(4))
-    b0, b1, b2 = p0 - p1, p2 - p1, p3 - p2
-    b1n = b1 / b1.norm(dim=-1, keepdim=True).clamp_min(1e-9)
-    v = b0 - (b0 * b1n).sum(-1, keepdim=True) * b1n
-    w = b2 - (b2 * b1n).sum(-1, keepdim=True) * b1n
-    return torch.rad2deg(torch.atan2((torch.cross(b1n, v, dim=-1) * w).sum(-1), (v * w).sum(-1)))
+    return torch.rad2deg(dihedral(x[quads]))
 
 
 def rotate_sides(x: Any, quads: Any, side: Any, owner: Any, delta_deg: Any) -> Any:

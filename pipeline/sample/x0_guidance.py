@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["X0Guidance", "batch_index", "batch_values"]
+__all__ = ["X0Guidance", "batch_index", "batch_values", "dihedral"]
 
 
 class X0Guidance:
@@ -64,3 +64,15 @@ def batch_values(per_molecule: Sequence[np.ndarray]) -> Any:
 
     parts = [np.asarray(a, dtype=np.float64).reshape(-1) for a in per_molecule]
     return torch.as_tensor(np.concatenate(parts) if parts else np.zeros(0), dtype=torch.float64)
+
+
+def dihedral(p: Any) -> Any:
+    """Signed dihedral ψ (radians, in [−π, π], the IUPAC sign: RDKit's ``GetDihedralRad``) of [P, 4, 3] point
+    quadruples (a, j, k, b): the angle about the axis j→k from the projection of a to that of b."""
+    import torch
+
+    b0, b1, b2 = p[:, 0] - p[:, 1], p[:, 2] - p[:, 1], p[:, 3] - p[:, 2]
+    axis = b1 / b1.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    v = b0 - (b0 * axis).sum(-1, keepdim=True) * axis
+    w = b2 - (b2 * axis).sum(-1, keepdim=True) * axis
+    return torch.atan2((torch.cross(v, w, dim=-1) * axis).sum(-1), (v * w).sum(-1))
