@@ -11,7 +11,7 @@ from pipeline.diffusion.config import SamplerConfig, ScheduleConfig
 from pipeline.model.registry import DEFAULT_KIND
 from pipeline.model.spec import FeatureConfig, NetConfig, net_preset
 
-__all__ = ["ModelConfig", "OptimConfig", "LossConfig", "EvalConfig", "TrainConfig"]
+__all__ = ["ModelConfig", "OptimConfig", "TwistConfig", "LossConfig", "EvalConfig", "TrainConfig"]
 
 
 class ModelConfig(StrictModel):
@@ -56,6 +56,23 @@ class OptimConfig(StrictModel):
     ema_decay: float = Field(0.999, ge=0, lt=1)
 
 
+class TwistConfig(StrictModel):
+    """Torsion twists of low-noise training examples (``pipeline.train.twist``): the input is noised from x₀ with
+    some rotatable bonds turned, the target is x₀; validation losses are never twisted."""
+
+    probability: float = Field(0.0, ge=0, le=1, description="share of the molecules drawn at σ/α ≤ max_noise that are twisted (0 = off)")
+    max_noise: float = Field(0.25, gt=0, description="only training examples with σ_t/α_t at most this are twisted")
+    max_bonds: int = Field(3, ge=1, description="a twisted molecule has 1 to this many of its rotatable bonds turned")
+    min_angle: float = Field(10.0, ge=0, le=180, description="degrees")
+    max_angle: float = Field(45.0, ge=0, le=180, description="degrees; each turn is ±U(min_angle, max_angle)")
+
+    @model_validator(mode="after")
+    def _angles(self) -> "TwistConfig":
+        if self.max_angle < self.min_angle:
+            raise ValueError(f"twist.max_angle ({self.max_angle}) < twist.min_angle ({self.min_angle})")
+        return self
+
+
 class LossConfig(StrictModel):
     """x̂₀ loss; see ``pipeline.train.loss`` for the weighting and the t-sampling."""
 
@@ -67,6 +84,7 @@ class LossConfig(StrictModel):
     max_weight: float = Field(100.0, gt=0, description="cap of the EDM weight 1/c_out² (≈ 1 + SNR)")
     t_sampling: Literal["stratified", "uniform"] = "stratified"
     t_buckets: int = Field(4, ge=1, description="loss is also logged per t-bucket")
+    twist: TwistConfig = Field(default_factory=TwistConfig, description="torsion twists of low-noise training inputs")
 
 
 class EvalConfig(StrictModel):

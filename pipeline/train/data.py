@@ -18,7 +18,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -41,6 +41,7 @@ class MoleculeRecord:
     bonds: np.ndarray  # [B, 3]
     R: np.ndarray  # [N, N] prior factor
     eigvals: np.ndarray  # [N]
+    _rotatable: object = field(default=None, repr=False, compare=False)  # memo of rotatable()
 
     @property
     def n_atoms(self) -> int:
@@ -50,6 +51,14 @@ class MoleculeRecord:
     def n_conformers(self) -> int:
         return int(self.coords.shape[0])
 
+    def rotatable(self):
+        """This molecule's :class:`~pipeline.train.twist.RotatableBonds` (found once, from ``bonds``)."""
+        if self._rotatable is None:
+            from pipeline.train.twist import rotatable_bonds
+
+            self._rotatable = rotatable_bonds(self.n_atoms, self.bonds)
+        return self._rotatable
+
 
 @dataclass
 class TrainBatch:
@@ -57,13 +66,17 @@ class TrainBatch:
     x0: torch.Tensor  # [A, 3]
     prior: object  # pipeline.prior.PriorBatch
     names: list[str]
+    torsions: object = None  # pipeline.train.twist.TorsionIndex of the batch (for torsion twists)
 
     @property
     def num_molecules(self) -> int:
         return int(self.graph.num_graphs)
 
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> "TrainBatch":
-        return TrainBatch(self.graph.to(device), self.x0.to(device=device, dtype=dtype), self.prior.to(device=device, dtype=dtype), self.names)
+        return TrainBatch(
+            self.graph.to(device), self.x0.to(device=device, dtype=dtype), self.prior.to(device=device, dtype=dtype), self.names,
+            None if self.torsions is None else self.torsions.to(device),
+        )
 
 
 def load_records(
@@ -184,17 +197,22 @@ class AtomBudgetBatcher:
         return batches[self.rank :: self.world][:per_rank]
 
 
-def collate(records: Sequence[MoleculeRecord], items: Sequence[tuple[int, int]], dtype: torch.dtype = torch.float32) -> TrainBatch:
-    """Build a :class:`TrainBatch` (CPU) from (record index, conformer index) pairs."""
+def collate(
+    records: Sequence[MoleculeRecord], items: Sequence[tuple[int, int]], dtype: torch.dtype = torch.float32, torsions: bool = True
+) -> TrainBatch:
+    """Build a :class:`TrainBatch` (CPU) from (record index, conformer index) pairs (``torsions``: with the batch's
+    rotatable bonds, for torsion twists)."""
     from torch_geometric.data import Batch
 
     from pipeline.prior.batch import PriorBatch
+    from pipeline.train.twist import TorsionIndex
 
     recs = [records[i] for i, _ in items]
     graph = Batch.from_data_list([r.graph for r in recs])
     x0 = torch.from_numpy(np.concatenate([records[i].coords[k] for i, k in items])).to(dtype)
     prior = PriorBatch.from_factors([r.R for r in recs], [r.eigvals for r in recs], dtype=dtype)
-    return TrainBatch(graph, x0, prior, [r.name for r in recs])
+    index = TorsionIndex.of([r.rotatable() for r in recs], [r.n_atoms for r in recs]) if torsions else None
+    return TrainBatch(graph, x0, prior, [r.name for r in recs], index)
 
 
 class _PlannedBatches(Dataset):

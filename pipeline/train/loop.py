@@ -168,7 +168,8 @@ class Trainer:
         """One optimiser step on ``items`` (``batch``: the same items already collated, on the CPU)."""
         self.model.train()
         batch = (batch or collate(self.train_records, items)).to(self.device)
-        loss, per_mol, t = x0_loss(self.model, batch, self.cfg.loss, self.generator, self._autocast())
+        twist = getattr(self.cfg.loss, "twist", None)  # absent from plain views of configs resolved before twists
+        loss, per_mol, t = x0_loss(self.model, batch, self.cfg.loss, self.generator, self._autocast(), twist=twist)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.core.parameters(), self.cfg.optim.grad_clip)

@@ -21,6 +21,8 @@ For a batch of M molecules:
   the Σ-shaped preconditioning (``pipeline.model.precond``): it makes the network's effective
   target unit-scale, i.e. the loss is EDM's; for VP + ``sigma_data = 1`` it is ``1/σ_t² = 1 + SNR_t``,
   capped so the nearly-clean end does not dominate (min-SNR style). ``uniform`` uses ``w = 1``.
+* **torsion twists** (``twist``, training only): low-noise inputs noised from x₀ with some rotatable bonds turned,
+  the target staying x₀ (:mod:`pipeline.train.twist`).
 * **loss** = mean over molecules of ``w(t_m) e_m`` (+ the auxiliary term).
 """
 
@@ -80,20 +82,27 @@ def local_distance_error(x0_hat: torch.Tensor, x0: torch.Tensor, graph, m: int) 
     return ((da - db).pow(2) * near).sum((1, 2)) / near.sum((1, 2)).clamp(min=1)
 
 
-def x0_loss(model, batch, loss_cfg, generator: torch.Generator, autocast=None):
-    """Returns ``(loss, per_molecule_weighted_error [M], t [M])`` for a :class:`TrainBatch` on the model's device.
+def x0_loss(model, batch, loss_cfg, generator: torch.Generator, autocast=None, twist=None):
+    """Returns ``(loss, per_molecule_weighted_error [M], t [M])`` for a :class:`TrainBatch` on the model's device;
+    ``twist`` (a :class:`~pipeline.train.config.TwistConfig`; training steps only) turns torsions of low-noise inputs.
 
     ``model`` may be DDP-wrapped; ``model_core`` (the unwrapped ``Denoiser``) provides the schedule and
     preconditioning coefficients.
     """
     from pipeline.diffusion import q_sample
+    from pipeline.train.twist import twist_x0
 
     core = getattr(model, "module", model)
     schedule = core.schedule
     x0 = batch.x0
     m = batch.num_molecules
     t = sample_times(m, schedule, loss_cfg.t_sampling, generator).to(device=x0.device)
-    x_t, _ = q_sample(x0, t.to(x0.dtype), batch.prior, schedule, generator=generator)
+    if twist is not None and twist.probability > 0:
+        ratio = schedule.sigma(t.to(torch.float64)) / schedule.alpha(t.to(torch.float64))
+        x_in = twist_x0(x0, batch.graph.batch, ratio, batch.torsions, twist, generator)
+    else:
+        x_in = x0
+    x_t, _ = q_sample(x_in, t.to(x0.dtype), batch.prior, schedule, generator=generator)
     ctx = autocast if autocast is not None else torch.autocast("cpu", enabled=False)
     with ctx:
         x0_hat = model(x_t, t.to(x0.dtype), batch.graph)

@@ -39,9 +39,11 @@ def data(tmp_path_factory):
     return ds, prior
 
 
-def _cfg(kind: str = "e3nn") -> TrainConfig:
+def _cfg(kind: str = "e3nn", twist: bool = False) -> TrainConfig:
     # atom budget of ~one molecule: several batches per epoch, so the crash lands mid-epoch
     loss = {"metric": "euclidean", "aux_distance": 0.0} if kind == "e3nn" else {"metric": "whitened", "aux_distance": 1.0}
+    if twist:  # torsion twists at every noise level: the generator draws them, resume must replay them
+        loss["twist"] = {"probability": 0.7, "max_noise": 1.0e6}
     extra = {"model": {"net": {"kind": kind, "preset": "tiny"}}, "loss": loss}
     return TrainConfig(
         max_steps=10, checkpoint_every=4, log_every=1, atom_budget=12, cpu_threads=1, seed=7,
@@ -51,19 +53,19 @@ def _cfg(kind: str = "e3nn") -> TrainConfig:
     )
 
 
-@pytest.mark.parametrize("kind", ["e3nn", "pairnet"])
-def test_resume_is_exact(data, tmp_path, kind):
+@pytest.mark.parametrize(("kind", "twist"), [("e3nn", False), ("pairnet", False), ("pairnet", True)])
+def test_resume_is_exact(data, tmp_path, kind, twist):
     ds, prior = data
-    full = run_train(_cfg(kind), ds, prior, tmp_path / "full", NullLogger())
+    full = run_train(_cfg(kind, twist), ds, prior, tmp_path / "full", NullLogger())
     assert full.metrics["steps"] == 10
 
     with pytest.raises(Interrupt):
-        run_train(_cfg(kind), ds, prior, tmp_path / "split", InterruptAt(7))
+        run_train(_cfg(kind, twist), ds, prior, tmp_path / "split", InterruptAt(7))
     mid = load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")
     assert mid["step"] == 4 and mid["batch_in_epoch"] > 0  # resumes in the middle of an epoch
     assert not (tmp_path / "split" / "model").exists()
 
-    resumed = run_train(_cfg(kind), ds, prior, tmp_path / "split", NullLogger(), resume=True)
+    resumed = run_train(_cfg(kind, twist), ds, prior, tmp_path / "split", NullLogger(), resume=True)
     assert resumed.metrics["steps"] == 10
 
     a = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")
