@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from pydantic import Field
 
+from pipeline.bond_turns import bond_side, turn
 from pipeline.config import StrictModel
 from pipeline.sample.x0_guidance import X0Guidance, dihedral
 
@@ -81,24 +82,12 @@ def well_table(v: Sequence[float], signs: Sequence[int]) -> tuple[np.ndarray, fl
     return (nxt - 180.0).astype(np.float64), float(e.max() - e.min())
 
 
-def _side(mol: Any, j: int, k: int) -> list[int]:
-    """Atoms reachable from ``k`` without crossing the bond ``j-k`` (``k`` itself included)."""
-    seen, stack = {k}, [k]
-    while stack:
-        a = stack.pop()
-        for nb in mol.GetAtomWithIdx(a).GetNeighbors():
-            b = nb.GetIdx()
-            if b != j and b not in seen:
-                seen.add(b)
-                stack.append(b)
-    return sorted(seen)
-
-
 def torsion_set(mol: Any, min_barrier: float = 0.0) -> TorsionSet:
     """The guided torsions of ``mol`` (hydrogens explicit): one per acyclic single bond the library matches."""
     from rdkit import Chem
     from rdkit.Chem import rdDistGeom
 
+    neighbours = [[nb.GetIdx() for nb in atom.GetNeighbors()] for atom in mol.GetAtoms()]
     quads, sides, owners, wells, done = [], [], [], [], set()
     for tor in rdDistGeom.GetExperimentalTorsions(mol):
         i, j, k, l = (int(a) for a in tor["atomIndices"])
@@ -111,7 +100,7 @@ def torsion_set(mol: Any, min_barrier: float = 0.0) -> TorsionSet:
         if barrier < min_barrier or barrier <= 0:
             continue
         # an acyclic bond is a bridge of its fragment (a salt's other ions are on neither side)
-        side_k, side_j = _side(mol, j, k), _side(mol, k, j)
+        side_k, side_j = bond_side(neighbours, j, k), bond_side(neighbours, k, j)
         if len(side_k) > len(side_j):  # rotate the smaller side: the same torsion read the other way round
             i, j, k, l = l, k, j, i
             side_k = side_j
@@ -140,16 +129,7 @@ def rotate_sides(x: Any, quads: Any, side: Any, owner: Any, delta_deg: Any) -> A
     ``delta_deg[owner]``: the dihedral i-j-k-l grows by that angle. One torsion per owner; sides must not overlap."""
     import torch
 
-    j, k = quads[owner, 1], quads[owner, 2]
-    axis = x[k] - x[j]
-    axis = axis / axis.norm(dim=-1, keepdim=True).clamp_min(1e-9)
-    theta = torch.deg2rad(delta_deg[owner])[:, None]  # right-handed about j→k: the IUPAC dihedral grows by θ
-    r = x[side] - x[k]
-    cos, sin = torch.cos(theta), torch.sin(theta)
-    rot = r * cos + torch.cross(axis, r, dim=-1) * sin + axis * (axis * r).sum(-1, keepdim=True) * (1 - cos)
-    out = x.clone()
-    out[side] = x[k] + rot
-    return out
+    return turn(x, side, quads[owner, 1], quads[owner, 2], torch.deg2rad(delta_deg[owner]))
 
 
 class TorsionDenoiser(X0Guidance):

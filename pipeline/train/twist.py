@@ -25,6 +25,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from pipeline.bond_turns import bond_side, turn
+
 __all__ = ["RotatableBonds", "TorsionIndex", "rotatable_bonds", "twist_x0"]
 
 _SINGLE, _TRIPLE = 1, 3  # RDKit BondType values, the dataset's bond type codes
@@ -43,20 +45,6 @@ class RotatableBonds:
         return int(self.axis.shape[0])
 
 
-def _reach(adj: list[list[int]], start: int, blocked: int) -> list[int]:
-    """Atoms reachable from ``start`` without stepping from ``start`` straight to ``blocked``."""
-    seen = {start}
-    stack = [start]
-    while stack:
-        a = stack.pop()
-        for b in adj[a]:
-            if b in seen or (a == start and b == blocked):
-                continue
-            seen.add(b)
-            stack.append(b)
-    return sorted(seen)
-
-
 def rotatable_bonds(n_atoms: int, bonds: np.ndarray) -> RotatableBonds:
     """The rotatable bonds of a molecule with ``bonds`` [B, 3] (i, j, RDKit bond type), smaller side turning."""
     adj: list[list[int]] = [[] for _ in range(n_atoms)]
@@ -70,10 +58,11 @@ def rotatable_bonds(n_atoms: int, bonds: np.ndarray) -> RotatableBonds:
     for i, j, kind in np.asarray(bonds, dtype=np.int64).tolist():
         if kind != _SINGLE or len(adj[i]) < 2 or len(adj[j]) < 2 or i in linear or j in linear:
             continue
-        side_j = _reach(adj, j, i)
-        if i in side_j:  # a ring bond
+        side_j = bond_side(adj, i, j)
+        if any(b in side_j for b in adj[i] if b != j):  # a ring bond: i's other neighbours are reachable from j
             continue
-        fixed, pivot, side = (i, j, side_j) if 2 * len(side_j) <= n_atoms else (j, i, _reach(adj, i, j))
+        side_i = bond_side(adj, j, i)  # an acyclic bond splits its fragment (a salt's other ions are on neither side)
+        fixed, pivot, side = (i, j, side_j) if len(side_j) <= len(side_i) else (j, i, side_i)
         side_of += [len(axes)] * len(side)
         axes.append((fixed, pivot))
         sides += side
@@ -115,19 +104,6 @@ def _rank_within_molecule(mol: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
     return rank
 
 
-def _turn(x: torch.Tensor, atoms: torch.Tensor, fixed: torch.Tensor, pivot: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
-    """Rotate ``x[atoms]`` by ``angle`` (rad, one per atom) about the line ``x[fixed] → x[pivot]`` (one per atom)."""
-    p = x[pivot]
-    u = x[pivot] - x[fixed]
-    u = u / u.norm(dim=-1, keepdim=True).clamp(min=1e-9)
-    v = x[atoms] - p
-    c, s = torch.cos(angle).unsqueeze(-1), torch.sin(angle).unsqueeze(-1)
-    turned = v * c + torch.cross(u, v, dim=-1) * s + u * (u * v).sum(-1, keepdim=True) * (1 - c)
-    out = x.clone()
-    out[atoms] = p + turned
-    return out
-
-
 def twist_x0(
     x0: torch.Tensor,
     batch: torch.Tensor,
@@ -153,15 +129,15 @@ def twist_x0(
     if n_tor == 0 or not bool(chosen.any()):
         return x0
     rank = _rank_within_molecule(torsions.mol, key)
-    turn = chosen[torsions.mol] & (rank < n_turn[torsions.mol])
+    turning = chosen[torsions.mol] & (rank < n_turn[torsions.mol])
     x = x0
     for r in range(cfg.max_bonds):
-        now = turn & (rank == r)
+        now = turning & (rank == r)
         entry = now[torsions.side_of]
         if not bool(entry.any()):
             continue
         tor = torsions.side_of[entry]
-        x = _turn(x, torsions.side[entry], torsions.axis[tor, 0], torsions.axis[tor, 1], angle[tor])
+        x = turn(x, torsions.side[entry], torsions.axis[tor, 0], torsions.axis[tor, 1], angle[tor])
     moved = chosen[batch].unsqueeze(-1)
     centre = torch.zeros(m, 3, dtype=x.dtype, device=dev).index_add_(0, batch, x)
     centre = centre / torch.bincount(batch, minlength=m).clamp(min=1).unsqueeze(-1).to(x.dtype)
