@@ -65,6 +65,11 @@ class TwistConfig(StrictModel):
     max_bonds: int = Field(3, ge=1, description="a twisted molecule has 1 to this many of its rotatable bonds turned")
     min_angle: float = Field(10.0, ge=0, le=180, description="degrees")
     max_angle: float = Field(45.0, ge=0, le=180, description="degrees; each turn is ±U(min_angle, max_angle)")
+    scale_with_noise: bool = Field(
+        False,
+        description="scale each turn by (σ_t/α_t) / max_noise: full turns at max_noise, small ones near the clean end, where a "
+        "turn the network cannot tell from a real torsion would blur its x̂₀ (averaged sides: shortened bonds)",
+    )
 
     @model_validator(mode="after")
     def _angles(self) -> "TwistConfig":

@@ -125,6 +125,9 @@ def twist_x0(
     size = torch.rand(n_tor, generator=generator, dtype=torch.float64)
     sign = torch.randint(0, 2, (n_tor,), generator=generator).to(torch.float64) * 2 - 1
     angle = (sign * torch.deg2rad(cfg.min_angle + (cfg.max_angle - cfg.min_angle) * size)).to(device=dev, dtype=x0.dtype)
+    if getattr(cfg, "scale_with_noise", False):
+        scale = (noise_ratio.to(device=dev, dtype=torch.float64) / cfg.max_noise).clamp(max=1.0)
+        angle = angle * scale[torsions.mol].to(angle.dtype)
     chosen = (draw < cfg.probability) & (noise_ratio.to(dev) <= cfg.max_noise)
     if n_tor == 0 or not bool(chosen.any()):
         return x0

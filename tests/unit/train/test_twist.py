@@ -153,3 +153,15 @@ def test_probability_decides_per_molecule():
 def test_twist_config_checks_its_angles():
     with pytest.raises(ValidationError):
         TwistConfig(min_angle=40, max_angle=20)
+
+
+def test_scale_with_noise_shrinks_turns_towards_the_clean_end():
+    mol, x0, rot, index = _one_molecule("CC(=O)Nc1ccc(O)cc1")
+    batch = torch.zeros(mol.GetNumAtoms(), dtype=torch.long)
+    cfg = TwistConfig(probability=1.0, max_noise=0.2, max_bonds=1, min_angle=30.0, max_angle=30.0, scale_with_noise=True)
+    before = _dihedrals(mol, rot)
+    for ratio, want in ((0.05, 7.5), (0.2, 30.0)):
+        x = twist_x0(x0, batch, torch.tensor([ratio]), index, cfg, torch.Generator().manual_seed(5))
+        _set(mol, x)
+        moved = sorted(abs(math.remainder(a - b, 360.0)) for a, b in zip(_dihedrals(mol, rot), before))
+        assert moved[-1] == pytest.approx(want, abs=1e-6) and moved[-2] < 1e-6
