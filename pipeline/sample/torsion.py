@@ -14,7 +14,8 @@ torsion ``i-j-k-l`` that RDKit's experimental-torsion library matches on an acyc
 the well is the local minimum of ``E`` reached by descending from x̂₀'s angle; the smaller side of the bond is
 rotated rigidly about it by ``strength`` × the way to that minimum. A rigid rotation about a bond keeps every
 bond length, angle, stereocentre and double-bond configuration; only distant contacts change, and the steric
-guidance, applied after it, sees them (it stops where the far pairs stop, so the last evaluations are the network's). Torsions are turned one bond after another (a bond's side may contain
+guidance, applied after it, sees them; below ``stop_noise`` (σ/α 0.1) the evaluations are the network's, which settles the
+turned torsions into its own, context-aware minimum. Torsions are turned one bond after another (a bond's side may contain
 another's), all conformers of a batch at once. No force field: the same knowledge ETKDG's raw embeddings use.
 """
 
@@ -42,7 +43,9 @@ class TorsionGuidanceConfig(StrictModel):
     strength: float = Field(0.5, ge=0, le=1, description="fraction of the way to the well's minimum per guided evaluation")
     onset_noise: float = Field(0.25, gt=0, description="guide at noise levels σ/α at or below this ...")
     stop_noise: float = Field(
-        0.05, ge=0, description="... down to this one (0: to the last evaluation; the steric far pairs stop at 0.05 too, so they see the contacts a turn makes)"
+        0.1, ge=0,
+        description="... down to this one (0: to the last evaluation); the evaluations below are the network's, which settles the turned "
+        "torsions and the contacts a turn made (the steric far pairs act down to 0.05); docs/sample.md 'Torsion guidance'",
     )
     min_barrier: float = Field(0.0, ge=0, description="only torsions whose profile max − min is at least this (the library's units)")
     raw_only: bool = Field(
