@@ -198,7 +198,7 @@ class AtomBudgetBatcher:
 
 
 def collate(
-    records: Sequence[MoleculeRecord], items: Sequence[tuple[int, int]], dtype: torch.dtype = torch.float32, torsions: bool = True
+    records: Sequence[MoleculeRecord], items: Sequence[tuple[int, int]], dtype: torch.dtype = torch.float32, torsions: bool = False
 ) -> TrainBatch:
     """Build a :class:`TrainBatch` (CPU) from (record index, conformer index) pairs (``torsions``: with the batch's
     rotatable bonds, for torsion twists)."""
@@ -218,15 +218,15 @@ def collate(
 class _PlannedBatches(Dataset):
     """``(epoch, index) -> ((epoch, index), collated batch)`` of the batcher's epoch plans (what loader workers run)."""
 
-    def __init__(self, records: Sequence[MoleculeRecord], batcher: AtomBudgetBatcher):
-        self.records, self.batcher = records, batcher
+    def __init__(self, records: Sequence[MoleculeRecord], batcher: AtomBudgetBatcher, torsions: bool):
+        self.records, self.batcher, self.torsions = records, batcher, torsions
         self._plan: tuple[int, list] | None = None
 
     def __getitem__(self, key: tuple[int, int]):
         epoch, i = key
         if self._plan is None or self._plan[0] != epoch:
             self._plan = (epoch, self.batcher.epoch_plan(epoch))
-        return key, collate(self.records, self._plan[1][i])
+        return key, collate(self.records, self._plan[1][i], torsions=self.torsions)
 
 
 def _positions(batcher: AtomBudgetBatcher, epoch: int, start: int):
@@ -240,13 +240,15 @@ def _as_is(item):
     return item
 
 
-def prefetched_batches(records: Sequence[MoleculeRecord], batcher: AtomBudgetBatcher, epoch: int, start: int, workers: int):
+def prefetched_batches(
+    records: Sequence[MoleculeRecord], batcher: AtomBudgetBatcher, epoch: int, start: int, workers: int, torsions: bool = False
+):
     """An iterator of ``((epoch, index), TrainBatch)`` from ``(epoch, start)`` on, collated by ``workers`` processes
-    ahead of use (forked: the records are shared, not copied); None when ``workers`` is 0."""
+    ahead of use (forked: the records are shared, not copied; ``torsions`` as for :func:`collate`); None when ``workers`` is 0."""
     if workers <= 0:
         return None
     loader = DataLoader(
-        _PlannedBatches(records, batcher), batch_size=None, sampler=_positions(batcher, epoch, start),
+        _PlannedBatches(records, batcher, torsions), batch_size=None, sampler=_positions(batcher, epoch, start),
         num_workers=workers, collate_fn=_as_is, prefetch_factor=4, multiprocessing_context="fork",
     )
     return iter(loader)

@@ -56,7 +56,7 @@ def validation_loss(model, records: Sequence[MoleculeRecord], loss_cfg, atom_bud
             chunk.append(items[start])
             atoms += records[items[start][0]].n_atoms
             start += 1
-        batch = collate(records, chunk, torsions=False).to(device)
+        batch = collate(records, chunk).to(device)
         _, per_mol, _ = x0_loss(model, batch, loss_cfg, gen)
         total += float(per_mol.sum())
         count += len(chunk)
@@ -83,7 +83,7 @@ def sample_validity(model, records: Sequence[MoleculeRecord], sampler_cfg, toler
 
     if not records:
         return {}
-    batch = collate(records, [(i, 0) for i in range(len(records))], torsions=False).to(device)
+    batch = collate(records, [(i, 0) for i in range(len(records))]).to(device)
     core = getattr(model, "module", model)
     gen = torch.Generator().manual_seed(EVAL_SEED)
     x = sample(

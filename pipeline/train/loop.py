@@ -60,6 +60,8 @@ class Trainer:
         extra_state: Callable[[], dict] | None = None,
     ):
         self.cfg = cfg
+        self.twist = getattr(cfg.loss, "twist", None)  # absent from plain views of configs resolved before twists
+        self.twists = self.twist is not None and self.twist.probability > 0  # batches then carry their rotatable bonds
         self.device = device
         self.info = info
         self.logger = logger
@@ -167,9 +169,8 @@ class Trainer:
     def train_step(self, items, batch: TrainBatch | None = None) -> dict[str, float]:
         """One optimiser step on ``items`` (``batch``: the same items already collated, on the CPU)."""
         self.model.train()
-        batch = (batch or collate(self.train_records, items)).to(self.device)
-        twist = getattr(self.cfg.loss, "twist", None)  # absent from plain views of configs resolved before twists
-        loss, per_mol, t = x0_loss(self.model, batch, self.cfg.loss, self.generator, self._autocast(), twist=twist)
+        batch = (batch or collate(self.train_records, items, torsions=self.twists)).to(self.device)
+        loss, per_mol, t = x0_loss(self.model, batch, self.cfg.loss, self.generator, self._autocast(), twist=self.twist)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.core.parameters(), self.cfg.optim.grad_clip)
@@ -239,7 +240,9 @@ class Trainer:
         cfg = self.cfg
         window: list[dict[str, float]] = []
         t_window = time.perf_counter()
-        ahead = prefetched_batches(self.train_records, self.batcher, self.epoch, self.batch_in_epoch, self.loader_workers)
+        ahead = prefetched_batches(
+            self.train_records, self.batcher, self.epoch, self.batch_in_epoch, self.loader_workers, torsions=self.twists
+        )
         while self.step < cfg.max_steps and self.stopped_by is None:
             plan = self.batcher.epoch_plan(self.epoch)
             while self.batch_in_epoch < len(plan) and self.step < cfg.max_steps and self.stopped_by is None:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from pipeline.bond_turns import bond_side, turn
+from pipeline.model.blocks import scatter_mean
 
 __all__ = ["RotatableBonds", "TorsionIndex", "rotatable_bonds", "twist_x0"]
 
@@ -115,8 +116,10 @@ def twist_x0(
     """``x0`` [A, 3] with the molecules drawn for a twist turned (module docstring); ``noise_ratio`` [M] is σ_t/α_t,
     ``batch`` [A] the molecule of each atom, ``cfg`` a :class:`~pipeline.train.config.TwistConfig`. Random numbers come
     from ``generator`` (CPU) and their count depends only on the batch's sizes, not on which molecules are drawn."""
-    if cfg is None or cfg.probability <= 0 or torsions is None:
+    if cfg is None or cfg.probability <= 0:
         return x0
+    if torsions is None:
+        raise ValueError("torsion twists need the batch's rotatable bonds: collate(..., torsions=True)")
     m, n_tor = noise_ratio.numel(), torsions.axis.shape[0]
     dev = x0.device
     draw = torch.rand(m, generator=generator, dtype=torch.float64).to(dev)
@@ -141,7 +144,4 @@ def twist_x0(
             continue
         tor = torsions.side_of[entry]
         x = turn(x, torsions.side[entry], torsions.axis[tor, 0], torsions.axis[tor, 1], angle[tor])
-    moved = chosen[batch].unsqueeze(-1)
-    centre = torch.zeros(m, 3, dtype=x.dtype, device=dev).index_add_(0, batch, x)
-    centre = centre / torch.bincount(batch, minlength=m).clamp(min=1).unsqueeze(-1).to(x.dtype)
-    return torch.where(moved, x - centre[batch], x0)
+    return torch.where(chosen[batch].unsqueeze(-1), x - scatter_mean(x, batch, m)[batch], x0)

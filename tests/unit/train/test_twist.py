@@ -165,3 +165,10 @@ def test_scale_with_noise_shrinks_turns_towards_the_clean_end():
         _set(mol, x)
         moved = sorted(abs(math.remainder(a - b, 360.0)) for a, b in zip(_dihedrals(mol, rot), before))
         assert moved[-1] == pytest.approx(want, abs=1e-6) and moved[-2] < 1e-6
+
+
+def test_a_twist_without_the_batch_rotatable_bonds_is_an_error_not_a_silent_no_op():
+    mol, x0, _, _ = _one_molecule("CCCCO")
+    batch = torch.zeros(mol.GetNumAtoms(), dtype=torch.long)
+    with pytest.raises(ValueError, match="rotatable bonds"):
+        twist_x0(x0, batch, torch.tensor([0.1]), None, TwistConfig(probability=0.5), torch.Generator().manual_seed(0))
