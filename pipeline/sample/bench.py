@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("-n", "--num-confs", type=int, default=10)
     p.add_argument("--sampler", default=None, help="default: bondiff sample's (SampleConfig)")
     p.add_argument("--steps", type=int, default=None, help="default: bondiff sample's (SampleConfig)")
-    p.add_argument("--corrector-passes", type=int, default=None, help="default: bondiff sample's (SampleConfig); 0 = off")
+    p.add_argument("--corrector-passes", type=int, default=None, help="default: bondiff sample's for --refine (SampleConfig.passes); 0 = off")
     p.add_argument("--refine", choices=["none", "mmff"], default=None, help="default: bondiff sample's (SampleConfig)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
@@ -121,9 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     defaults = SampleConfig()
     args.sampler = args.sampler or defaults.sampler
     args.steps = args.steps or defaults.steps
-    if args.corrector_passes is None:
-        args.corrector_passes = defaults.corrector_passes
     args.refine = args.refine or defaults.refine
+    if args.corrector_passes is None:
+        args.corrector_passes = SampleConfig(refine=args.refine).passes
 
     import torch
 

@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--samplers", default="ode_heun,dpmpp_2m,dpmpp_2m_sde")
     p.add_argument("--evals", default="5,10,20,40,100")
     p.add_argument("--grid", default="logsnr")
-    p.add_argument("--corrector-passes", type=int, default=None, help="low-noise corrector passes (default: SampleConfig's), counted in --evals")
+    p.add_argument("--corrector-passes", type=int, default=None, help="low-noise corrector passes (default: SampleConfig's for raw samples), counted in --evals")
     p.add_argument("--delta", type=float, default=0.75)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--atom-budget", type=int, default=1024)
@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args.refine_max_iters = args.refine_max_iters or SampleConfig().refine_max_iters
     if args.corrector_passes is None:
-        args.corrector_passes = SampleConfig().corrector_passes
+        args.corrector_passes = SampleConfig(refine="none").passes  # the curve scores raw samples
     ref = load_reference(args.reference)
     molecules = _molecules(ref, args.limit, args.split)
     model, spec, _ = load_model(args.model, "cpu")

@@ -140,7 +140,7 @@ def _sampler_runner(cfg: SampleConfig) -> Callable[..., Any]:
             generator=generator,
             batch=batch,
             grid=cfg.grid,
-            corrector_passes=cfg.corrector_passes,
+            corrector_passes=cfg.passes,
             corrector_noise=cfg.corrector_noise,
             corrector_noise_min=cfg.corrector_noise_min,
         )

@@ -90,16 +90,19 @@ def test_sample_config_rejects_a_corrector_that_climbs():
         SampleConfig(corrector_noise=0.05, corrector_noise_min=0.1)
 
 
-def test_the_default_sampling_settings_spend_24_network_evaluations(prior):
-    # the product's budget (docs/sample.md): 9 solver steps + the final denoise + 14 corrector passes
+@pytest.mark.parametrize("refine,evaluations", [("none", 24), ("mmff", 16)])
+def test_the_default_sampling_settings_spend_24_network_evaluations_raw_and_16_relaxed(prior, refine, evaluations):
+    # the product's budget (docs/sample.md): 9 solver steps + the final denoise + 14 corrector passes for a raw
+    # sample, 6 before the MMFF relaxation; an explicit corrector_passes is kept either way
     from pipeline.sample.config import SAMPLER_METHODS, SampleConfig
 
-    cfg, calls = SampleConfig(), []
+    cfg, calls = SampleConfig(refine=refine), []
 
     def den(xt, t, b):
         calls.append(1)
         return torch.zeros_like(xt)
 
     sample(den, prior, get_schedule(), method=SAMPLER_METHODS[cfg.sampler], steps=cfg.steps, generator=torch.Generator().manual_seed(0),
-           corrector_passes=cfg.corrector_passes, corrector_noise=cfg.corrector_noise, corrector_noise_min=cfg.corrector_noise_min)
-    assert len(calls) == 24 == network_evaluations(SAMPLER_METHODS[cfg.sampler], cfg.steps, corrector_passes=cfg.corrector_passes)
+           corrector_passes=cfg.passes, corrector_noise=cfg.corrector_noise, corrector_noise_min=cfg.corrector_noise_min)
+    assert len(calls) == evaluations == network_evaluations(SAMPLER_METHODS[cfg.sampler], cfg.steps, corrector_passes=cfg.passes)
+    assert SampleConfig(refine=refine, corrector_passes=3).passes == 3

@@ -119,3 +119,18 @@ def test_saved_tiny_model_end_to_end(tmp_path):
         assert r.GetProp("refine_converged") in {"true", "false"} and r.GetProp("stereo_ok") == "true"
         assert r.GetProp("attempt") == "0" and r.GetProp("mirror_fixed") == "false" and r.HasProp("conformer_index")
     assert len(res.errors) == 1 and "exceeds the model's limit of 30" in res.errors[0].reason
+
+
+@pytest.mark.parametrize("refine,passes", [("none", None), ("mmff", None), ("mmff", 2)])
+def test_the_corrector_makes_the_resolved_number_of_passes(tmp_path, reference_model, refine, passes):
+    # unset, corrector_passes is 14 for raw samples and 6 before the MMFF relaxation; set, it is kept
+    inner, spec = reference_model
+    calls = []
+
+    def counting(x, t, batch):
+        calls.append(1)
+        return inner(x, t, batch)
+
+    cfg = SampleConfig(num_confs=1, seed=11, progress=False, refine=refine, corrector_passes=passes)
+    run_sample(cfg, (counting, spec), SampleInputs(smiles=["C[C@H](N)C(=O)O ala"]), tmp_path / "gen.sdf", RunLogger())
+    assert len(calls) == cfg.steps + 1 + (passes if passes is not None else {"none": 14, "mmff": 6}[refine])
