@@ -116,7 +116,7 @@ def run_sample(
         raise StageError(f"no conformer could be generated for {inputs.describe()}; first error: {errors[0]}")
     run_id = getattr(logger, "run_id", None)
     label = model_identity(model, denoiser)
-    common = {"sampler": cfg.sampler, "steps": cfg.steps, "seed": cfg.seed, "model": label, "model_version": version, "run_id": run_id}
+    common = {"sampler": cfg.sampler, "steps": cfg.steps, "corrector_passes": cfg.passes, "seed": cfg.seed, "model": label, "model_version": version, "run_id": run_id}
     records = (
         rec
         for mi, gm in zip(mols, out.mols)

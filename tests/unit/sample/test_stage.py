@@ -133,4 +133,6 @@ def test_the_corrector_makes_the_resolved_number_of_passes(tmp_path, reference_m
 
     cfg = SampleConfig(num_confs=1, seed=11, progress=False, refine=refine, corrector_passes=passes)
     run_sample(cfg, (counting, spec), SampleInputs(smiles=["C[C@H](N)C(=O)O ala"]), tmp_path / "gen.sdf", RunLogger())
-    assert len(calls) == cfg.steps + 1 + (passes if passes is not None else {"none": 14, "mmff": 6}[refine])
+    made = passes if passes is not None else {"none": 14, "mmff": 6}[refine]
+    assert len(calls) == cfg.steps + 1 + made
+    assert _read(tmp_path / "gen.sdf")[0].GetProp("corrector_passes") == str(made)  # the SDF says what was made
