@@ -13,6 +13,7 @@ from pipeline.diffusion.samplers import (
     DEFAULT_CORRECTOR_NOISE,
     DEFAULT_CORRECTOR_NOISE_MIN,
     DEFAULT_CORRECTOR_PASSES,
+    DEFAULT_RELAXED_CORRECTOR_PASSES,
     DEFAULT_SAMPLER,
     SAMPLERS,
     corrector_levels,
@@ -22,12 +23,7 @@ from pipeline.sample.refine import RefineMethod
 from pipeline.sample.steric import StericGuidanceConfig
 from pipeline.sample.torsion import TorsionGuidanceConfig
 
-__all__ = ["SamplerName", "SAMPLER_METHODS", "StereoConfig", "DivergenceConfig", "SampleConfig", "RELAXED_CORRECTOR_PASSES"]
-
-#: corrector passes before a force-field relaxation (``refine`` != none) when ``corrector_passes`` is unset: the
-#: later passes tighten bonds and angles, which the relaxation redoes anyway (all 194 Hutchison relaxed, paired:
-#: 14 -> 6 passes, every metric within noise, 23 % fewer CPU-s per conformer; docs/sample.md)
-RELAXED_CORRECTOR_PASSES = 6
+__all__ = ["SamplerName", "SAMPLER_METHODS", "StereoConfig", "DivergenceConfig", "SampleConfig"]
 
 SamplerName = Literal["sde", "ode", "ode_euler", "ode_heun", "ddim", "ddpm", "dpmpp_2m", "dpmpp_2m_sde"]
 
@@ -81,7 +77,7 @@ class SampleConfig(StrictModel):
     corrector_passes: int | None = Field(
         None, ge=0,
         description="after the solver: re-noise to the corrector's levels and denoise, this many times (one network evaluation each); "
-        f"unset: {DEFAULT_CORRECTOR_PASSES} for raw samples, {RELAXED_CORRECTOR_PASSES} before a force-field relaxation (docs/sample.md)",
+        f"unset: {DEFAULT_CORRECTOR_PASSES} for raw samples, {DEFAULT_RELAXED_CORRECTOR_PASSES} before a force-field relaxation (docs/sample.md)",
     )
     corrector_noise: float = Field(DEFAULT_CORRECTOR_NOISE, gt=0, description="the corrector's first noise level σ/α, in units of the prior's R z")
     corrector_noise_min: float | None = Field(
@@ -125,11 +121,11 @@ class SampleConfig(StrictModel):
 
     @property
     def passes(self) -> int:
-        """The corrector passes made: ``corrector_passes`` when set, else :data:`RELAXED_CORRECTOR_PASSES` before a
+        """The corrector passes made: ``corrector_passes`` when set, else ``DEFAULT_RELAXED_CORRECTOR_PASSES`` before a
         force-field relaxation and ``DEFAULT_CORRECTOR_PASSES`` for raw samples."""
         if self.corrector_passes is not None:
             return self.corrector_passes
-        return DEFAULT_CORRECTOR_PASSES if self.refine == "none" else RELAXED_CORRECTOR_PASSES
+        return DEFAULT_CORRECTOR_PASSES if self.refine == "none" else DEFAULT_RELAXED_CORRECTOR_PASSES
 
     @property
     def selects(self) -> bool:
