@@ -154,7 +154,8 @@ def run_sample(
         metrics=metrics,
         artifacts=artifacts,
         inputs=ds_inputs,
-        tags={"model_version": version, "model": label, "sampler": cfg.sampler},
+        # the passes made (the config's ``corrector_passes`` param may be None: resolved from ``refine``)
+        tags={"model_version": version, "model": label, "sampler": cfg.sampler, "corrector_passes": str(cfg.passes)},
         errors=errors,
         extra={"stats": out.stats, "molecules": len(mols)},
     )

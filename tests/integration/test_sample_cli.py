@@ -42,6 +42,9 @@ def test_sample_tracked_then_export(mlflow_store, tmp_path, model_dir, capsys):
     assert run.info.status == "FINISHED" and run.data.metrics["conformers_per_s"] > 0
     assert run.data.params["steps"] == "2" and run.data.params["sampler"] == "ode_euler"
     assert {r.GetProp("run_id") for r in recs} == {run.info.run_id}
+    # the corrector passes made are on the run (tag) and in every record, the same number
+    assert run.data.params["corrector_passes"] == "None" and run.data.tags["corrector_passes"].isdigit()
+    assert {r.GetProp("corrector_passes") for r in recs} == {run.data.tags["corrector_passes"]}
     arts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
     assert {"gen.sdf", "gen.errors.json"} <= arts
 
