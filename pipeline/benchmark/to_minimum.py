@@ -4,13 +4,14 @@
 A raw sample (bondiff without ``refine``, or an ETKDG embedding before MMFF) is relaxed from where it is with the
 sampler's own relaxation (:class:`pipeline.sample.refine.Relaxer`: MMFF94, else UFF), and the heavy-atom RMSD between
 the sample and that minimum is measured after superposition (same atom order, so no symmetry search). The median
-over samples says how close to a minimum a generator's raw output is: raw coverage of minimum-energy reference
-ensembles cannot be much better than that, whatever the sampler does. The table splits the samples by the
-molecule's rotatable bonds (RDKit's strict count), where the distance grows.
+over samples says how close to a minimum a generator's raw output is; a raw conformer far from every minimum is
+far from every minimum-energy reference too, so this distance is one limit on raw coverage, whatever the sampler
+does. The table splits the samples by the molecule's rotatable bonds (RDKit's strict count), where the distance grows.
 
 Reads any SDF with explicit hydrogens, e.g. ``bondiff benchmark --out DIR``'s ``DIR/bondiff/generated.sdf`` and
 ``DIR/etkdg/generated.sdf``. Records are grouped by title; ``--molecules N`` takes the first N titles of each
-file and ``--per-molecule K`` the first K records of each. An unreadable record is counted and skipped.
+file and ``--per-molecule K`` the first K records of each. An unreadable record, and one without force-field
+parameters (it would count as 0 Å), is counted and skipped.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def _records(path: Path, molecules: int | None, per_molecule: int | None, skippe
     seen: Counter = Counter()
     for mol in Chem.SDMolSupplier(str(path), removeHs=False):
         if mol is None or mol.GetNumConformers() == 0:
-            skipped[str(path)] += 1
+            skipped[(str(path), "unreadable")] += 1
             continue
         name = mol.GetProp("_Name") if mol.HasProp("_Name") else ""
         if name not in seen and molecules is not None and len(seen) >= molecules:
@@ -78,9 +79,17 @@ def _records(path: Path, molecules: int | None, per_molecule: int | None, skippe
 
 
 def sdf_distances(path: Path, molecules: int | None = None, per_molecule: int | None = None, max_iters: int = 2000, skipped: Counter | None = None) -> list[DistanceToMinimum]:
-    """:func:`distance_to_minimum` of the records of one SDF (first ``molecules`` titles, ``per_molecule`` each)."""
+    """:func:`distance_to_minimum` of the records of one SDF (first ``molecules`` titles, ``per_molecule`` each);
+    ``skipped`` counts, by ``(file, reason)``, the unreadable records and those without force-field parameters."""
     skipped = Counter() if skipped is None else skipped
-    return [distance_to_minimum(m, max_iters) for m in _records(Path(path), molecules, per_molecule, skipped)]
+    rows = []
+    for mol in _records(Path(path), molecules, per_molecule, skipped):
+        row = distance_to_minimum(mol, max_iters)
+        if row.force_field == "none":
+            skipped[(str(path), "without force-field parameters")] += 1
+        else:
+            rows.append(row)
+    return rows
 
 
 def summarise(rows: list[DistanceToMinimum]) -> dict[str, Any]:
@@ -116,14 +125,17 @@ def main(argv: list[str] | None = None) -> int:
     header = "| SDF | samples | median Å (all) | mean Å | " + " | ".join(f"median Å, {lab} rot. bonds (n)" for lab, _, _ in ROTATABLE_BINS) + " |"
     print(header)
     print("|" + "---|" * header.count(" | ") + "---|")
+    from rdkit import rdBase
+
     for p in args.sdf:
-        s = summarise(sdf_distances(p, args.molecules, args.per_molecule, args.max_iters, skipped))
+        with rdBase.BlockLogs():  # RDKit's own lines for a bad record: it is counted and reported below instead
+            s = summarise(sdf_distances(p, args.molecules, args.per_molecule, args.max_iters, skipped))
         summaries[str(p)] = s
         a = s["all"]
         cells = [str(p), str(a["samples"]), "—" if a["median"] is None else f"{a['median']:.3f}", "—" if a["mean"] is None else f"{a['mean']:.3f}"]
         print("| " + " | ".join(cells + [_cell(s[lab]) for lab, _, _ in ROTATABLE_BINS]) + " |", flush=True)
-    for p, n in skipped.items():
-        print(f"warning: {p}: {n} unreadable record(s) skipped", file=sys.stderr)
+    for (p, why), n in skipped.items():
+        print(f"warning: {p}: {n} record(s) {why}, skipped", file=sys.stderr)
     if args.json is not None:
         write_file_atomic(args.json, json.dumps(summaries, indent=1) + "\n")
     return 0

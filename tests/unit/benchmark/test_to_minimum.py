@@ -49,6 +49,17 @@ def test_a_minimum_does_not_move_and_a_turned_torsion_does():
     assert moved.rmsd > 0.1  # relaxed out of the eclipsed region: the heavy atoms moved
 
 
+def test_a_record_without_force_field_parameters_is_skipped_not_counted_as_zero(tmp_path):
+    from collections import Counter
+
+    odd = Chem.AddHs(Chem.MolFromSmiles("[Xe]"))  # neither MMFF94 nor UFF parameters: nothing to relax with
+    AllChem.EmbedMolecule(odd, randomSeed=0)
+    skipped = Counter()
+    rows = sdf_distances(_sdf(tmp_path / "odd.sdf", [odd, _hexane_at_minimum()]), skipped=skipped)
+    assert [r.name for r in rows] == ["hexane"]
+    assert skipped == Counter({(str(tmp_path / "odd.sdf"), "without force-field parameters"): 1})
+
+
 def test_file_limits_bins_and_the_command(tmp_path, capsys):
     at_min = _hexane_at_minimum()
     path = _sdf(tmp_path / "raw.sdf", [at_min, _twisted(at_min, 70.0), _twisted(at_min, 40.0)], garbage=True)
@@ -63,7 +74,7 @@ def test_file_limits_bins_and_the_command(tmp_path, capsys):
     out = tmp_path / "s.json"
     assert main([str(path), "--json", str(out)]) == 0
     cap = capsys.readouterr()
-    assert str(path) in cap.out and "1 unreadable record(s) skipped" in cap.err
+    assert str(path) in cap.out and "1 record(s) unreadable, skipped" in cap.err
     assert json.loads(out.read_text())[str(path)]["all"]["samples"] == 3
 
     assert main([str(tmp_path / "missing.sdf")]) == 2
