@@ -27,6 +27,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from pipeline.atomic import write_file_atomic
+from pipeline.validate.page import fmt
 
 __all__ = ["ROTATABLE_BINS", "DistanceToMinimum", "distance_to_minimum", "sdf_distances", "summarise", "main"]
 
@@ -105,7 +106,7 @@ def summarise(rows: list[DistanceToMinimum]) -> dict[str, Any]:
 
 
 def _cell(s: dict[str, Any]) -> str:
-    return "—" if s["median"] is None else f"{s['median']:.3f} ({s['samples']})"
+    return fmt(s["median"]) + ("" if s["median"] is None else f" ({s['samples']})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             s = summarise(sdf_distances(p, args.molecules, args.per_molecule, args.max_iters, skipped))
         summaries[str(p)] = s
         a = s["all"]
-        cells = [str(p), str(a["samples"]), "—" if a["median"] is None else f"{a['median']:.3f}", "—" if a["mean"] is None else f"{a['mean']:.3f}"]
+        cells = [str(p), str(a["samples"]), fmt(a["median"]), fmt(a["mean"])]
         print("| " + " | ".join(cells + [_cell(s[lab]) for lab, _, _ in ROTATABLE_BINS]) + " |", flush=True)
     for (p, why), n in skipped.items():
         print(f"warning: {p}: {n} record(s) {why}, skipped", file=sys.stderr)
